@@ -1,0 +1,331 @@
+package trace
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+)
+
+// TimeLayout is the JSON Lines time format: RFC 3339 with nanoseconds, UTC.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// The JSON Lines schema, one struct per kind so that zero values (fd 0,
+// errno "") are written rather than omitted. Field order is the output order.
+type jsonHead struct {
+	Kind Kind    `json:"kind"`
+	Time string  `json:"time"`
+	Rel  float64 `json:"rel"`
+}
+
+type jsonCall struct {
+	jsonHead
+	ID      int     `json:"id"`
+	Lane    string  `json:"lane"`
+	Op      Op      `json:"op"`
+	FD      int     `json:"fd"`
+	Local   string  `json:"local"`
+	Remote  string  `json:"remote"`
+	Proto   string  `json:"proto,omitempty"`
+	Family  string  `json:"family,omitempty"`
+	Type    string  `json:"type,omitempty"`
+	Backlog *int    `json:"backlog,omitempty"`
+	Flags   int     `json:"flags"`
+	How     string  `json:"how,omitempty"`
+	Option  string  `json:"option,omitempty"`
+	Len     int     `json:"len"`
+	Ret     int     `json:"ret"`
+	Errno   string  `json:"errno"`
+	Data    string  `json:"data"`
+	End     string  `json:"end"`
+	Dur     float64 `json:"dur"`
+	State   State   `json:"state"`
+	Line    int     `json:"line,omitempty"`
+}
+
+type jsonPacket struct {
+	jsonHead
+	Frame   int     `json:"frame"`
+	Proto   string  `json:"proto"`
+	Src     string  `json:"src"`
+	Dst     string  `json:"dst"`
+	Flags   *string `json:"flags,omitempty"`
+	Seq     *uint32 `json:"seq,omitempty"`
+	Ack     *uint32 `json:"ack,omitempty"`
+	RSeq    *uint32 `json:"rseq,omitempty"`
+	RAck    *uint32 `json:"rack,omitempty"`
+	Win     *int    `json:"win,omitempty"`
+	Options *string `json:"options,omitempty"`
+	Len     int     `json:"len"`
+	Data    string  `json:"data,omitempty"`
+	Conn    int     `json:"conn"`
+	Info    string  `json:"info,omitempty"`
+	Error   string  `json:"error,omitempty"`
+}
+
+type jsonState struct {
+	jsonHead
+	Endpoint string `json:"endpoint"`
+	Conn     int    `json:"conn"`
+	From     State  `json:"from"`
+	To       State  `json:"to"`
+	Source   Source `json:"source"`
+}
+
+type jsonNote struct {
+	jsonHead
+	Level string `json:"level"`
+	Text  string `json:"text"`
+}
+
+// FormatEndpoint renders an endpoint as "ip:port" ("[ip6]:port"), or as the
+// bare address when withPort is false; "" when it is not set.
+func FormatEndpoint(e Endpoint, withPort bool) string {
+	if !e.Addr().IsValid() {
+		return ""
+	}
+	if !withPort {
+		return e.Addr().String()
+	}
+	return e.String()
+}
+
+// HasPorts reports whether packets of proto carry ports.
+func HasPorts(proto string) bool { return proto == "tcp" || proto == "udp" }
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeLayout)
+}
+
+// Encoder writes events as JSON Lines.
+type Encoder struct {
+	w    *bufio.Writer
+	base time.Time
+}
+
+// NewEncoder returns an encoder writing to w. rel is counted from base; a
+// zero base means "from the first event encoded".
+func NewEncoder(w io.Writer, base time.Time) *Encoder {
+	return &Encoder{w: bufio.NewWriter(w), base: base}
+}
+
+// Encode writes one event as one line.
+func (e *Encoder) Encode(ev Event) error {
+	t := ev.Time()
+	if e.base.IsZero() {
+		e.base = t
+	}
+	head := jsonHead{Kind: ev.Kind, Time: formatTime(t), Rel: t.Sub(e.base).Seconds()}
+	var v any
+	switch {
+	case ev.Call != nil:
+		v = callJSON(head, ev.Call)
+	case ev.Packet != nil:
+		v = packetJSON(head, ev.Packet)
+	case ev.State != nil:
+		s := ev.State
+		v = jsonState{jsonHead: head, Endpoint: FormatEndpoint(s.Endpoint, true), Conn: s.Conn, From: s.From, To: s.To, Source: s.Source}
+	case ev.Note != nil:
+		v = jsonNote{jsonHead: head, Level: ev.Note.Level, Text: ev.Note.Text}
+	default:
+		return fmt.Errorf("encode: empty event")
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", ev.Kind, err)
+	}
+	b = append(b, '\n')
+	_, err = e.w.Write(b)
+	return err
+}
+
+// Flush writes out buffered lines.
+func (e *Encoder) Flush() error { return e.w.Flush() }
+
+func callJSON(head jsonHead, c *Call) jsonCall {
+	j := jsonCall{
+		jsonHead: head, ID: c.ID, Lane: c.Lane, Op: c.Op, FD: c.FD,
+		Local: FormatEndpoint(c.Local, true), Remote: FormatEndpoint(c.Remote, true),
+		Proto: c.Proto, Family: c.Family, Type: c.Type, Flags: c.Flags, How: c.How, Option: c.Option,
+		Len: c.Len, Ret: c.Ret, Errno: c.Errno, Data: EscapeData(c.Data),
+		End: formatTime(c.End), State: c.State, Line: c.Line,
+	}
+	if !c.End.IsZero() {
+		j.Dur = c.End.Sub(c.Start).Seconds()
+	}
+	if c.Op == OpListen {
+		b := c.Backlog
+		j.Backlog = &b
+	}
+	return j
+}
+
+func packetJSON(head jsonHead, p *Packet) jsonPacket {
+	ports := HasPorts(p.Proto)
+	j := jsonPacket{
+		jsonHead: head, Frame: p.Frame, Proto: p.Proto,
+		Src: FormatEndpoint(p.Src, ports), Dst: FormatEndpoint(p.Dst, ports),
+		Len: p.Len, Data: EscapeData(p.Payload), Conn: p.Conn, Info: p.Info, Error: p.Error,
+	}
+	if p.Proto == "tcp" {
+		j.Flags, j.Seq, j.Ack, j.RSeq, j.RAck, j.Win, j.Options = &p.Flags, &p.Seq, &p.Ack, &p.RSeq, &p.RAck, &p.Win, &p.Options
+	}
+	return j
+}
+
+// Decoder reads events written by an Encoder.
+type Decoder struct {
+	s    *bufio.Scanner
+	line int
+}
+
+// NewDecoder returns a decoder reading JSON Lines from r.
+func NewDecoder(r io.Reader) *Decoder {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	return &Decoder{s: s}
+}
+
+// Decode reads the next event; it returns io.EOF at the end.
+func (d *Decoder) Decode() (Event, error) {
+	for d.s.Scan() {
+		d.line++
+		b := d.s.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		ev, err := decodeLine(b)
+		if err != nil {
+			return Event{}, fmt.Errorf("line %d: %w", d.line, err)
+		}
+		return ev, nil
+	}
+	if err := d.s.Err(); err != nil {
+		return Event{}, err
+	}
+	return Event{}, io.EOF
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func parseEndpoint(s string) (Endpoint, error) {
+	if s == "" {
+		return Endpoint{}, nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("bad address %q", s)
+	}
+	return netip.AddrPortFrom(a, 0), nil
+}
+
+func decodeLine(b []byte) (Event, error) {
+	var head jsonHead
+	if err := json.Unmarshal(b, &head); err != nil {
+		return Event{}, err
+	}
+	t, err := parseTime(head.Time)
+	if err != nil {
+		return Event{}, err
+	}
+	switch head.Kind {
+	case KindCall:
+		var j jsonCall
+		if err := json.Unmarshal(b, &j); err != nil {
+			return Event{}, err
+		}
+		c, err := j.call(t)
+		return CallEvent(c), err
+	case KindPacket:
+		var j jsonPacket
+		if err := json.Unmarshal(b, &j); err != nil {
+			return Event{}, err
+		}
+		p := &Packet{Frame: j.Frame, Time: t, Proto: j.Proto, Len: j.Len, Conn: j.Conn, Info: j.Info, Error: j.Error}
+		if p.Src, err = parseEndpoint(j.Src); err != nil {
+			return Event{}, err
+		}
+		if p.Dst, err = parseEndpoint(j.Dst); err != nil {
+			return Event{}, err
+		}
+		if p.Payload, err = UnescapeData(j.Data); err != nil {
+			return Event{}, err
+		}
+		if j.Flags != nil {
+			p.Flags = *j.Flags
+		}
+		for _, f := range []struct {
+			dst *uint32
+			src *uint32
+		}{{&p.Seq, j.Seq}, {&p.Ack, j.Ack}, {&p.RSeq, j.RSeq}, {&p.RAck, j.RAck}} {
+			if f.src != nil {
+				*f.dst = *f.src
+			}
+		}
+		if j.Win != nil {
+			p.Win = *j.Win
+		}
+		if j.Options != nil {
+			p.Options = *j.Options
+		}
+		return PacketEvent(p), nil
+	case KindState:
+		var j jsonState
+		if err := json.Unmarshal(b, &j); err != nil {
+			return Event{}, err
+		}
+		ep, err := parseEndpoint(j.Endpoint)
+		if err != nil {
+			return Event{}, err
+		}
+		return StateEvent(&StateChange{Time: t, Endpoint: ep, Conn: j.Conn, From: j.From, To: j.To, Source: j.Source}), nil
+	case KindNote:
+		var j jsonNote
+		if err := json.Unmarshal(b, &j); err != nil {
+			return Event{}, err
+		}
+		return NoteEvent(&Note{Time: t, Level: j.Level, Text: j.Text}), nil
+	}
+	return Event{}, fmt.Errorf("unknown kind %q", head.Kind)
+}
+
+func (j *jsonCall) call(start time.Time) (*Call, error) {
+	c := &Call{
+		ID: j.ID, Lane: j.Lane, Op: j.Op, FD: j.FD, Proto: j.Proto, Family: j.Family, Type: j.Type,
+		Flags: j.Flags, How: j.How, Option: j.Option, Len: j.Len, Ret: j.Ret, Errno: j.Errno,
+		Start: start, State: j.State, Line: j.Line,
+	}
+	if j.Backlog != nil {
+		c.Backlog = *j.Backlog
+	}
+	var err error
+	if c.Local, err = parseEndpoint(j.Local); err != nil {
+		return nil, err
+	}
+	if c.Remote, err = parseEndpoint(j.Remote); err != nil {
+		return nil, err
+	}
+	if c.End, err = parseTime(j.End); err != nil {
+		return nil, err
+	}
+	if c.Data, err = UnescapeData(j.Data); err != nil {
+		return nil, err
+	}
+	if len(c.Data) == 0 {
+		c.Data = nil
+	}
+	return c, nil
+}

@@ -1,0 +1,210 @@
+// Package trace is the seam between sockscope's producers and consumers: the
+// shared vocabulary (Call, Frame, Packet, StateChange, Note, Conn), a Timeline
+// that producers append to and consumers snapshot, and its encodings (JSON
+// Lines, the call comments stored in pcapng files).
+//
+// trace imports the standard library only; it knows nothing of gopacket,
+// sockets or terminals.
+package trace
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Endpoint is one end of a connection: an IP address and a port. Its String
+// form is "ip:port" or "[ip6]:port".
+type Endpoint = netip.AddrPort
+
+// Kind names what an Event is. The names are part of the JSON Lines schema.
+type Kind string
+
+// The kinds of event.
+const (
+	KindCall   Kind = "call"
+	KindPacket Kind = "packet"
+	KindState  Kind = "state"
+	KindNote   Kind = "note"
+)
+
+// Op is the socket system call a Call recorded.
+type Op string
+
+// The recorded socket operations; each is exactly one system call.
+const (
+	OpSocket     Op = "socket"
+	OpBind       Op = "bind"
+	OpListen     Op = "listen"
+	OpAccept     Op = "accept"
+	OpConnect    Op = "connect"
+	OpSend       Op = "send"
+	OpRecv       Op = "recv"
+	OpSendto     Op = "sendto"
+	OpRecvfrom   Op = "recvfrom"
+	OpShutdown   Op = "shutdown"
+	OpClose      Op = "close"
+	OpSetsockopt Op = "setsockopt"
+)
+
+// Blocking reports whether the operation may wait for the peer, so that its
+// entry and its return are worth showing apart.
+func (o Op) Blocking() bool {
+	switch o {
+	case OpAccept, OpConnect, OpRecv, OpRecvfrom:
+		return true
+	}
+	return false
+}
+
+// State is a TCP state, named as in Linux's include/net/tcp_states.h.
+type State string
+
+// TCP states. StateUnknown is the zero value: nothing is known yet.
+const (
+	StateUnknown     State = ""
+	StateEstablished State = "ESTABLISHED"
+	StateSynSent     State = "SYN_SENT"
+	StateSynRecv     State = "SYN_RECV"
+	StateFinWait1    State = "FIN_WAIT1"
+	StateFinWait2    State = "FIN_WAIT2"
+	StateTimeWait    State = "TIME_WAIT"
+	StateClosed      State = "CLOSED"
+	StateCloseWait   State = "CLOSE_WAIT"
+	StateLastAck     State = "LAST_ACK"
+	StateListen      State = "LISTEN"
+	StateClosing     State = "CLOSING"
+)
+
+// Source says where a state came from.
+type Source string
+
+// State sources.
+const (
+	SourceInferred Source = "inferred" // deduced from the segments on the wire
+	SourceKernel   Source = "kernel"   // read from the kernel (TCP_INFO, sock_diag)
+)
+
+// MaxData bounds the payload a Call keeps.
+const MaxData = 256
+
+// Call is one socket system call made by a scenario.
+type Call struct {
+	ID     int      // 1-based, in the order calls were entered
+	Lane   string   // who made it: "client", "server", "client2" …
+	Op     Op       // the system call
+	FD     int      // the socket; for accept, the listening socket
+	Local  Endpoint // the socket's local address after the call, if known
+	Remote Endpoint // the peer's address, if known
+	Proto  string   // "tcp" or "udp"
+
+	// Arguments, as far as the op has them.
+	Family  string // socket: "AF_INET", "AF_INET6"
+	Type    string // socket: "SOCK_STREAM", "SOCK_DGRAM"
+	Backlog int    // listen
+	Flags   int    // send, recv, sendto, recvfrom
+	How     string // shutdown: "SHUT_RD", "SHUT_WR", "SHUT_RDWR"
+	Option  string // setsockopt: "SO_REUSEADDR=1", "SO_LINGER={1,0}"
+	Len     int    // send: bytes offered; recv: buffer size
+
+	Ret   int    // return value: a new fd for socket/accept, a byte count for send/recv
+	Errno string // "" or the errno's name, e.g. "ECONNREFUSED"
+	Data  []byte // payload moved, at most MaxData bytes
+
+	Start time.Time // when the call was entered
+	End   time.Time // when it returned
+	State State     // the socket's TCP state after the call, as the kernel reports it
+	Line  int       // the line of the scenario's listing that made the call, 0 if none
+}
+
+// Frame is one captured link-layer frame, as read from the kernel or a file.
+type Frame struct {
+	Time     time.Time
+	LinkType int      // pcap LINKTYPE_ value
+	Data     []byte   // the captured bytes
+	WireLen  int      // the length on the wire (≥ len(Data))
+	Comments []string // pcapng packet comments, if any
+}
+
+// Packet is a decoded frame.
+type Packet struct {
+	Frame int // 1-based frame number in the capture
+	Time  time.Time
+	Proto string   // "tcp", "udp", "icmp", "icmp6" or "other"
+	Src   Endpoint // port 0 for protocols without ports
+	Dst   Endpoint
+
+	// TCP only.
+	Flags   string // tcpdump notation: "S", "S.", ".", "P.", "F.", "R.", "R"
+	Seq     uint32 // absolute
+	Ack     uint32 // absolute; meaningful when Flags has "."
+	RSeq    uint32 // relative to the sender's initial sequence number
+	RAck    uint32 // relative to the receiver's initial sequence number
+	Win     int    // the window field as sent (unscaled)
+	Options string // TCP options, tcpdump style: "mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 7"
+
+	Len     int    // payload bytes (TCP or UDP); for other protocols the IP payload
+	Payload []byte // the first payload bytes, at most MaxData
+	Conn    int    // connection id, 0 if none
+	Info    string // a short description for ICMP and other protocols
+	Error   string // why the frame could not be decoded fully, "" if it could
+}
+
+// StateChange is a TCP endpoint moving from one state to another.
+type StateChange struct {
+	Time     time.Time
+	Endpoint Endpoint
+	Conn     int // connection id, 0 for a listener
+	From, To State
+	Source   Source
+}
+
+// Note is a remark in the timeline: a warning, a capture statistic, a disagreement.
+type Note struct {
+	Time  time.Time
+	Level string // "info", "warning" or "error"
+	Text  string
+}
+
+// Conn is one TCP connection or UDP flow.
+type Conn struct {
+	ID     int
+	Proto  string
+	Client Endpoint // the side that sent the first SYN (TCP) or datagram (UDP)
+	Server Endpoint
+}
+
+// Event is one row of the timeline. Exactly one of its pointers is set.
+type Event struct {
+	Kind   Kind
+	Call   *Call
+	Packet *Packet
+	State  *StateChange
+	Note   *Note
+}
+
+// Time is when the event happened; for a call, when it was entered.
+func (e Event) Time() time.Time {
+	switch {
+	case e.Call != nil:
+		return e.Call.Start
+	case e.Packet != nil:
+		return e.Packet.Time
+	case e.State != nil:
+		return e.State.Time
+	case e.Note != nil:
+		return e.Note.Time
+	}
+	return time.Time{}
+}
+
+// CallEvent wraps c as an Event.
+func CallEvent(c *Call) Event { return Event{Kind: KindCall, Call: c} }
+
+// PacketEvent wraps p as an Event.
+func PacketEvent(p *Packet) Event { return Event{Kind: KindPacket, Packet: p} }
+
+// StateEvent wraps s as an Event.
+func StateEvent(s *StateChange) Event { return Event{Kind: KindState, State: s} }
+
+// NoteEvent wraps n as an Event.
+func NoteEvent(n *Note) Event { return Event{Kind: KindNote, Note: n} }
