@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // Signature renders the call as it was made, the way the tutorials write it:
@@ -108,7 +109,25 @@ func CallComment(c *Call) string {
 	if err != nil { // cannot happen: the struct holds only strings and numbers
 		b = []byte("{}")
 	}
-	return fmt.Sprintf("%s#%d %s: %s%s%s", callCommentPrefix, c.ID, c.Lane, c.String(), callCommentSep, b)
+	return fmt.Sprintf("%s#%d %s: %s%s%s", callCommentPrefix, c.ID, c.Lane, c.String(), callCommentSep, asciiJSON(b))
+}
+
+// asciiJSON escapes every non-ASCII rune of a JSON text as \uXXXX (only
+// strings can hold them), so that the comment separator never occurs in it.
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	for _, r := range string(b) {
+		switch {
+		case r < 0x80:
+			sb.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		}
+	}
+	return sb.String()
 }
 
 // ParseCallComment decodes a comment written by CallComment. ok is false

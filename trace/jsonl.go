@@ -264,6 +264,9 @@ func decodeLine(b []byte) (Event, error) {
 		if p.Payload, err = UnescapeData(j.Data); err != nil {
 			return Event{}, err
 		}
+		if len(p.Payload) == 0 {
+			p.Payload = nil
+		}
 		if j.Flags != nil {
 			p.Flags = *j.Flags
 		}

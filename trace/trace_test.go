@@ -1,0 +1,177 @@
+package trace
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 22, 1, 2, 3, 4, time.UTC)
+
+func sampleCall() *Call {
+	return &Call{
+		ID: 7, Lane: "client", Op: OpRecv, FD: 3,
+		Local:  netip.MustParseAddrPort("127.0.0.1:50000"),
+		Remote: netip.MustParseAddrPort("127.0.0.1:12345"),
+		Proto:  "tcp", Len: 1024, Ret: 5, Data: []byte("he\x00l\\o\r\n"),
+		Start: t0, End: t0.Add(1500 * time.Microsecond), State: StateEstablished, Line: 12,
+	}
+}
+
+func TestEscapeRoundTripsEveryByte(t *testing.T) {
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	s := EscapeData(all)
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f {
+			t.Fatalf("escaped text holds non-printable %q", r)
+		}
+	}
+	back, err := UnescapeData(s)
+	if err != nil || !bytes.Equal(back, all) {
+		t.Fatalf("round trip: err=%v equal=%v", err, bytes.Equal(back, all))
+	}
+	for _, bad := range []string{`\`, `\x4`, `\xzz`, `\q`} {
+		if _, err := UnescapeData(bad); err == nil {
+			t.Errorf("UnescapeData(%q) accepted bad input", bad)
+		}
+	}
+}
+
+func TestTimelineKeepsTimeOrderAndTies(t *testing.T) {
+	var tl Timeline
+	note := func(d time.Duration, text string) Event {
+		return NoteEvent(&Note{Time: t0.Add(d), Text: text})
+	}
+	v0 := tl.Version()
+	tl.Append(note(3, "c"), note(1, "a"))
+	tl.Append(note(2, "b1"), note(2, "b2"), note(0, "first"))
+	if tl.Version() == v0 {
+		t.Fatal("version did not change on append")
+	}
+	var got []string
+	for _, ev := range tl.Snapshot() {
+		got = append(got, ev.Note.Text)
+	}
+	want := []string{"first", "a", "b1", "b2", "c"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("order = %v, want %v", got, want)
+	}
+}
+
+func TestJSONLinesRoundTrip(t *testing.T) {
+	c := sampleCall()
+	listen := &Call{ID: 2, Lane: "server", Op: OpListen, FD: 3, Backlog: 0, Start: t0, End: t0}
+	p := &Packet{Frame: 1, Time: t0.Add(time.Millisecond), Proto: "tcp",
+		Src: c.Local, Dst: c.Remote, Flags: "P.", Seq: 100, Ack: 200, RSeq: 1, RAck: 1,
+		Win: 512, Options: "nop,nop,TS val 1 ecr 2", Len: 5, Payload: []byte("hello"), Conn: 1}
+	icmp := &Packet{Frame: 2, Time: t0.Add(2 * time.Millisecond), Proto: "icmp",
+		Src: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), Dst: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0),
+		Len: 28, Info: "port unreachable"}
+	s := &StateChange{Time: t0.Add(time.Millisecond), Endpoint: c.Local, Conn: 1, From: StateEstablished, To: StateFinWait1, Source: SourceInferred}
+	n := &Note{Time: t0.Add(3 * time.Millisecond), Level: "warning", Text: "2 packets dropped"}
+	evs := []Event{CallEvent(c), CallEvent(listen), PacketEvent(p), PacketEvent(icmp), StateEvent(s), NoteEvent(n)}
+
+	var buf bytes.Buffer
+	enc := NewEncoder(&buf, time.Time{})
+	for _, ev := range evs {
+		if err := enc.Encode(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != len(evs) {
+		t.Fatalf("%d lines for %d events", len(lines), len(evs))
+	}
+	for _, want := range []string{`"kind":"call"`, `"errno":""`, `"rel":0,`, `"op":"recv"`, `"data":"he\\x00l\\\\o\\r\\n"`, `"end":"2026-11-22T01:02:03.001500004Z"`} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("call line %s lacks %s", lines[0], want)
+		}
+	}
+	if !strings.Contains(lines[1], `"backlog":0`) {
+		t.Errorf("listen line lacks its backlog: %s", lines[1])
+	}
+	if !strings.Contains(lines[2], `"rel":0.001,`) || !strings.Contains(lines[2], `"flags":"P."`) {
+		t.Errorf("packet line: %s", lines[2])
+	}
+	if strings.Contains(lines[3], `"flags"`) || !strings.Contains(lines[3], `"src":"127.0.0.1"`) {
+		t.Errorf("icmp line has TCP fields or a port: %s", lines[3])
+	}
+
+	dec := NewDecoder(&buf)
+	for i, want := range evs {
+		got, err := dec.Decode()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d:\n got %#v\nwant %#v", i, deref(got), deref(want))
+		}
+	}
+	if _, err := dec.Decode(); err != io.EOF {
+		t.Fatalf("after the last line: %v, want EOF", err)
+	}
+}
+
+func deref(e Event) any {
+	switch {
+	case e.Call != nil:
+		return *e.Call
+	case e.Packet != nil:
+		return *e.Packet
+	case e.State != nil:
+		return *e.State
+	}
+	return *e.Note
+}
+
+func TestCallCommentRoundTrip(t *testing.T) {
+	c := sampleCall()
+	c.Option = "SO_LINGER={1,0} ‖ odd" // the separator inside the summary must not confuse the parser
+	s := CallComment(c)
+	if !strings.HasPrefix(s, `sockscope call #7 client: recv(3, 1024) = 5 "he\x00l\\o\r\n"`) {
+		t.Errorf("comment summary = %q", s)
+	}
+	got, ok, err := ParseCallComment(s)
+	if !ok || err != nil {
+		t.Fatalf("ok=%v err=%v", ok, err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Errorf("got %#v\nwant %#v", *got, *c)
+	}
+	if _, ok, _ := ParseCallComment("a user's own comment"); ok {
+		t.Error("a foreign comment was taken for a call")
+	}
+	if _, ok, err := ParseCallComment("sockscope call #1 broken"); !ok || err == nil {
+		t.Errorf("broken call comment: ok=%v err=%v", ok, err)
+	}
+}
+
+func TestCallRendering(t *testing.T) {
+	ep := netip.MustParseAddrPort("127.0.0.1:12345")
+	for _, tc := range []struct {
+		c    Call
+		want string
+	}{
+		{Call{Op: OpSocket, Ret: 3}, "socket(AF_INET, SOCK_STREAM) = 3"},
+		{Call{Op: OpConnect, FD: 3, Remote: ep, Ret: -1, Errno: "ECONNREFUSED"}, "connect(3, 127.0.0.1:12345) = -1 ECONNREFUSED"},
+		{Call{Op: OpSend, FD: 3, Len: 5, Data: []byte("hello"), Ret: 5}, `send(3, "hello") = 5`},
+		{Call{Op: OpRecv, FD: 4, Len: 1024, Ret: 0}, "recv(4, 1024) = 0 (peer closed)"},
+		{Call{Op: OpAccept, FD: 3, Remote: ep, Ret: 4}, "accept(3) = 4 from 127.0.0.1:12345"},
+		{Call{Op: OpListen, FD: 3, Backlog: 5}, "listen(3, 5) = 0"},
+		{Call{Op: OpShutdown, FD: 3, How: "SHUT_WR"}, "shutdown(3, SHUT_WR) = 0"},
+	} {
+		if got := tc.c.String(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}
