@@ -3,6 +3,7 @@ package trace
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -148,4 +149,25 @@ func ParseCallComment(s string) (c *Call, ok bool, err error) {
 		return nil, true, fmt.Errorf("call comment holds a %s", ev.Kind)
 	}
 	return ev.Call, true, nil
+}
+
+// AttachCalls stores each call as a comment on a frame, for pcapng files:
+// a call goes with the first frame captured at or after it was entered (the
+// frame it most likely caused), calls after the last frame with the last
+// frame. frames must be in capture order. It reports how many calls found no
+// frame (when there are none).
+func AttachCalls(frames []Frame, calls []*Call) (unattached int) {
+	if len(frames) == 0 {
+		return len(calls)
+	}
+	sorted := append([]*Call(nil), calls...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	fi := 0
+	for _, c := range sorted {
+		for fi < len(frames)-1 && frames[fi].Time.Before(c.Start) {
+			fi++
+		}
+		frames[fi].Comments = append(frames[fi].Comments, CallComment(c))
+	}
+	return 0
 }

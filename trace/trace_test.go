@@ -175,3 +175,35 @@ func TestCallRendering(t *testing.T) {
 		}
 	}
 }
+
+func TestAttachCallsGoesWithTheNextFrame(t *testing.T) {
+	frames := []Frame{{Time: t0.Add(10)}, {Time: t0.Add(20)}}
+	calls := []*Call{
+		{ID: 1, Op: OpSocket, Start: t0},               // before any frame: the first
+		{ID: 3, Op: OpClose, Start: t0.Add(30)},        // after the last: the last
+		{ID: 2, Op: OpConnect, Start: t0.Add(15)},      // between: the next frame
+		{ID: 4, Op: OpSend, Start: t0.Add(20), Len: 1}, // at a frame's time: that frame
+	}
+	if n := AttachCalls(frames, calls); n != 0 {
+		t.Fatalf("%d unattached", n)
+	}
+	ids := func(f Frame) (out []int) {
+		for _, s := range f.Comments {
+			c, ok, err := ParseCallComment(s)
+			if !ok || err != nil {
+				t.Fatalf("comment %q: ok=%v err=%v", s, ok, err)
+			}
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	if got := ids(frames[0]); !reflect.DeepEqual(got, []int{1}) {
+		t.Errorf("frame 1 holds calls %v", got)
+	}
+	if got := ids(frames[1]); !reflect.DeepEqual(got, []int{2, 4, 3}) {
+		t.Errorf("frame 2 holds calls %v", got)
+	}
+	if n := AttachCalls(nil, calls); n != len(calls) {
+		t.Errorf("without frames %d calls reported unattached", n)
+	}
+}
