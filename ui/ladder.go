@@ -1,0 +1,362 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+// RowKind says what a ladder row shows.
+type RowKind int
+
+// The kinds of row.
+const (
+	RowCall   RowKind = iota // a call, entered (and, if nothing happened meanwhile, returned)
+	RowReturn                // a blocking call returning after other events
+	RowPacket                // a packet: an arrow between two lanes
+	RowState                 // a state the kernel reported, on its lane
+	RowNote                  // a remark spanning the ladder
+)
+
+// Lane is one column of the ladder: a program's socket(s), labelled with
+// the address they use.
+type Lane struct {
+	Name     string // "client", "server", or an address for foreign captures
+	Endpoint trace.Endpoint
+}
+
+// Label is the lane's heading: "client 127.0.0.1:40046".
+func (l Lane) Label() string {
+	ep := trace.FormatEndpoint(l.Endpoint, true)
+	if ep == "" || ep == l.Name {
+		return l.Name
+	}
+	return l.Name + " " + ep
+}
+
+// Row is one line of the ladder.
+type Row struct {
+	Kind  RowKind
+	Time  time.Time
+	Event int // index of the event in the laid-out slice
+
+	Lane int    // calls, returns, kernel states: the lane; -1 when unknown
+	From int    // packets: the sending lane, -1 when unknown
+	To   int    // packets: the receiving lane, -1 when unknown
+	Text string // the call, the arrow's label, the note
+
+	// Packets: each end's TCP state after the packet ("" when not TCP).
+	FromState, ToState trace.State
+}
+
+// Ladder is a laid-out timeline.
+type Ladder struct {
+	Lanes []Lane
+	Rows  []Row
+	Start time.Time // the time of the first event, for relative times
+}
+
+// Layout lays events out as a ladder: it assigns lanes to the programs'
+// sockets and packet endpoints, folds the inferred state changes into the
+// packet rows that caused them, and splits blocking calls into entry and
+// return rows when other events happen in between. It is pure.
+func Layout(evs []trace.Event) *Ladder {
+	l := &Ladder{}
+	if len(evs) > 0 {
+		l.Start = evs[0].Time()
+	}
+	lanes := newLaneIndex(evs)
+	l.Lanes = lanes.lanes
+
+	states := map[stateKey]trace.State{}
+	var pending []pendingReturn
+	for i := 0; i < len(evs); i++ {
+		ev := evs[i]
+		// Emit returns of blocking calls that came back before this event.
+		pending = flushReturns(l, pending, ev.Time(), false)
+		switch {
+		case ev.Call != nil:
+			c := ev.Call
+			lane := lanes.byName[c.Lane]
+			if split := c.Op.Blocking() && !c.End.IsZero() && otherEventBefore(evs, i, c.End); split {
+				l.Rows = append(l.Rows, Row{Kind: RowCall, Time: c.Start, Event: i, Lane: lane, Text: c.Signature() + " …"})
+				pending = append(pending, pendingReturn{call: c, event: i, lane: lane})
+			} else {
+				l.Rows = append(l.Rows, Row{Kind: RowCall, Time: c.Start, Event: i, Lane: lane, Text: callText(c, c.Op.Blocking())})
+			}
+		case ev.Packet != nil:
+			p := ev.Packet
+			// Apply the state changes this packet caused (they follow it
+			// at the same instant) so that the row shows the states after it.
+			for i+1 < len(evs) && evs[i+1].State != nil && evs[i+1].State.Source == trace.SourceInferred &&
+				evs[i+1].State.Time.Equal(p.Time) && evs[i+1].State.Conn == p.Conn {
+				i++
+				s := evs[i].State
+				states[stateKey{s.Conn, s.Endpoint}] = s.To
+			}
+			row := Row{Kind: RowPacket, Time: p.Time, Event: i, From: lanes.laneOf(p.Src, p.Dst), To: lanes.laneOf(p.Dst, p.Src), Text: PacketLabel(p)}
+			if p.Proto == "tcp" {
+				row.FromState = states[stateKey{p.Conn, p.Src}]
+				row.ToState = states[stateKey{p.Conn, p.Dst}]
+			}
+			l.Rows = append(l.Rows, row)
+		case ev.State != nil:
+			s := ev.State
+			states[stateKey{s.Conn, s.Endpoint}] = s.To
+			if s.Source == trace.SourceKernel {
+				l.Rows = append(l.Rows, Row{Kind: RowState, Time: s.Time, Event: i, Lane: lanes.laneOfEndpoint(s.Endpoint),
+					Text: fmt.Sprintf("%s → %s (kernel)", stateName(s.From), s.To)})
+			}
+		case ev.Note != nil:
+			l.Rows = append(l.Rows, Row{Kind: RowNote, Time: ev.Note.Time, Event: i, Lane: -1, Text: noteText(ev.Note)})
+		}
+	}
+	flushReturns(l, pending, time.Time{}, true)
+	return l
+}
+
+type stateKey struct {
+	conn int
+	ep   trace.Endpoint
+}
+
+type pendingReturn struct {
+	call  *trace.Call
+	event int
+	lane  int
+}
+
+// flushReturns appends the return rows of pending calls that returned
+// before t (all of them when all is set), in return order.
+func flushReturns(l *Ladder, pending []pendingReturn, t time.Time, all bool) []pendingReturn {
+	for {
+		best := -1
+		for k, p := range pending {
+			if (all || p.call.End.Before(t)) && (best < 0 || p.call.End.Before(pending[best].call.End)) {
+				best = k
+			}
+		}
+		if best < 0 {
+			return pending
+		}
+		p := pending[best]
+		l.Rows = append(l.Rows, Row{Kind: RowReturn, Time: p.call.End, Event: p.event, Lane: p.lane,
+			Text: "… " + string(p.call.Op) + " " + p.call.Result() + stateSuffix(p.call.State) + durationSuffix(p.call)})
+		pending = append(pending[:best], pending[best+1:]...)
+	}
+}
+
+// otherEventBefore reports whether any event after evs[i] happens before end.
+func otherEventBefore(evs []trace.Event, i int, end time.Time) bool {
+	return i+1 < len(evs) && evs[i+1].Time().Before(end)
+}
+
+func callText(c *trace.Call, showDuration bool) string {
+	s := c.String() + stateSuffix(c.State)
+	if showDuration {
+		s += durationSuffix(c)
+	}
+	return s
+}
+
+func stateSuffix(s trace.State) string {
+	if s == trace.StateUnknown {
+		return ""
+	}
+	return " [" + string(s) + "]"
+}
+
+func durationSuffix(c *trace.Call) string {
+	d := c.Duration()
+	if d <= 0 {
+		return ""
+	}
+	return " (" + FormatDuration(d) + ")"
+}
+
+func stateName(s trace.State) string {
+	if s == trace.StateUnknown {
+		return "?"
+	}
+	return string(s)
+}
+
+func noteText(n *trace.Note) string {
+	switch n.Level {
+	case "warning":
+		return "warning: " + n.Text
+	case "error":
+		return "error: " + n.Text
+	}
+	return n.Text
+}
+
+// FormatDuration renders a duration compactly: "12µs", "1.4ms", "2.05s".
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// PacketLabel is the arrow's text, tcpdump style with Wireshark's relative
+// numbers: "S seq=0 win=65495", "P. seq=1:6 ack=1 len=5", "UDP len=5".
+func PacketLabel(p *trace.Packet) string {
+	var sb strings.Builder
+	switch p.Proto {
+	case "tcp":
+		sb.WriteString(p.Flags)
+		syn, fin := strings.Contains(p.Flags, "S"), strings.Contains(p.Flags, "F")
+		if p.Len > 0 {
+			fmt.Fprintf(&sb, " seq=%d:%d", p.RSeq, p.RSeq+uint32(p.Len))
+		} else if syn || fin || !strings.Contains(p.Flags, ".") {
+			fmt.Fprintf(&sb, " seq=%d", p.RSeq)
+		}
+		if strings.Contains(p.Flags, ".") {
+			fmt.Fprintf(&sb, " ack=%d", p.RAck)
+		}
+		if syn {
+			fmt.Fprintf(&sb, " win=%d", p.Win)
+		}
+		if p.Len > 0 {
+			fmt.Fprintf(&sb, " len=%d", p.Len)
+		}
+	case "udp":
+		fmt.Fprintf(&sb, "UDP len=%d", p.Len)
+	default:
+		sb.WriteString(strings.ToUpper(p.Proto))
+		if p.Info != "" {
+			sb.WriteString(" " + p.Info)
+		}
+	}
+	if p.Error != "" {
+		sb.WriteString(" [" + p.Error + "]")
+	}
+	return sb.String()
+}
+
+// laneIndex maps programs and endpoints to lanes.
+type laneIndex struct {
+	lanes  []Lane
+	byName map[string]int
+	byPair map[[2]trace.Endpoint]int // (local, remote) of a program's socket
+	byEp   map[trace.Endpoint]int
+}
+
+func newLaneIndex(evs []trace.Event) *laneIndex {
+	x := &laneIndex{byName: map[string]int{}, byPair: map[[2]trace.Endpoint]int{}, byEp: map[trace.Endpoint]int{}}
+	// Programs' lanes first, in the order they first act.
+	for _, ev := range evs {
+		c := ev.Call
+		if c == nil {
+			continue
+		}
+		i, ok := x.byName[c.Lane]
+		if !ok {
+			i = len(x.lanes)
+			x.byName[c.Lane] = i
+			x.lanes = append(x.lanes, Lane{Name: c.Lane})
+		}
+		if c.Local.Addr().IsValid() && c.Local.Port() != 0 {
+			if !x.lanes[i].Endpoint.IsValid() {
+				x.lanes[i].Endpoint = c.Local
+			}
+			if _, taken := x.byEp[c.Local]; !taken {
+				x.byEp[c.Local] = i
+			}
+			if c.Remote.IsValid() {
+				x.byPair[[2]trace.Endpoint{c.Local, c.Remote}] = i
+			}
+		}
+	}
+	x.serversLast(evs)
+	// Then endpoints no program owns (foreign captures, the other side of
+	// a --host run): the SYN's sender is a client, its peer a server.
+	for _, ev := range evs {
+		p := ev.Packet
+		if p == nil || !trace.HasPorts(p.Proto) {
+			continue
+		}
+		if x.laneOf(p.Src, p.Dst) < 0 {
+			x.add(p.Src, roleOf(p, true))
+		}
+		if x.laneOf(p.Dst, p.Src) < 0 {
+			x.add(p.Dst, roleOf(p, false))
+		}
+	}
+	return x
+}
+
+// serversLast moves the lanes of programs that listen or accept to the
+// right, as the textbooks draw it: clients on the left, servers on the right.
+func (x *laneIndex) serversLast(evs []trace.Event) {
+	serves := map[string]bool{}
+	for _, ev := range evs {
+		if c := ev.Call; c != nil && (c.Op == trace.OpListen || c.Op == trace.OpAccept) {
+			serves[c.Lane] = true
+		}
+	}
+	var order []Lane
+	for _, last := range []bool{false, true} {
+		for _, l := range x.lanes {
+			if serves[l.Name] == last {
+				order = append(order, l)
+			}
+		}
+	}
+	x.lanes = order
+	renumber := map[int]int{}
+	for i, l := range order {
+		renumber[x.byName[l.Name]] = i
+		x.byName[l.Name] = i
+	}
+	for k, v := range x.byPair {
+		x.byPair[k] = renumber[v]
+	}
+	for k, v := range x.byEp {
+		x.byEp[k] = renumber[v]
+	}
+}
+
+func roleOf(p *trace.Packet, sender bool) string {
+	if p.Flags == "S" {
+		if sender {
+			return "client"
+		}
+		return "server"
+	}
+	return "host"
+}
+
+func (x *laneIndex) add(ep trace.Endpoint, role string) {
+	x.byEp[ep] = len(x.lanes)
+	x.lanes = append(x.lanes, Lane{Name: role, Endpoint: ep})
+}
+
+// laneOf finds the lane of the socket at local talking to remote.
+func (x *laneIndex) laneOf(local, remote trace.Endpoint) int {
+	if i, ok := x.byPair[[2]trace.Endpoint{local, remote}]; ok {
+		return i
+	}
+	return x.laneOfEndpoint(local)
+}
+
+func (x *laneIndex) laneOfEndpoint(ep trace.Endpoint) int {
+	if i, ok := x.byEp[ep]; ok {
+		return i
+	}
+	// ICMP and other port-less packets: any lane at that address.
+	if ep.Port() == 0 {
+		for i, l := range x.lanes {
+			if l.Endpoint.Addr() == ep.Addr() {
+				return i
+			}
+		}
+	}
+	return -1
+}

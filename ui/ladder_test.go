@@ -1,0 +1,125 @@
+package ui
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+var (
+	t0     = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+	client = netip.MustParseAddrPort("127.0.0.1:40000")
+	server = netip.MustParseAddrPort("127.0.0.1:12345")
+)
+
+func at(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
+
+// handshake is a connect() that blocks across the three-way handshake, and
+// the server's accept() that returns after it.
+func handshake() []trace.Event {
+	evs := []trace.Event{
+		trace.CallEvent(&trace.Call{ID: 1, Lane: "server", Op: trace.OpListen, FD: 3, Local: server, Backlog: 5, Start: at(0), End: at(1), State: trace.StateListen}),
+		trace.CallEvent(&trace.Call{ID: 2, Lane: "server", Op: trace.OpAccept, FD: 3, Local: server, Remote: client, Ret: 4, Start: at(2), End: at(40)}),
+		trace.CallEvent(&trace.Call{ID: 3, Lane: "client", Op: trace.OpConnect, FD: 3, Local: client, Remote: server, Start: at(10), End: at(35), State: trace.StateEstablished}),
+	}
+	pk := func(us int, src, dst netip.AddrPort, flags string, rseq, rack uint32) trace.Event {
+		return trace.PacketEvent(&trace.Packet{Time: at(us), Proto: "tcp", Src: src, Dst: dst, Flags: flags, RSeq: rseq, RAck: rack, Win: 65495, Conn: 1})
+	}
+	st := func(us int, ep netip.AddrPort, from, to trace.State) trace.Event {
+		return trace.StateEvent(&trace.StateChange{Time: at(us), Endpoint: ep, Conn: 1, From: from, To: to, Source: trace.SourceInferred})
+	}
+	evs = append(evs,
+		pk(20, client, server, "S", 0, 0), st(20, client, trace.StateClosed, trace.StateSynSent), st(20, server, trace.StateListen, trace.StateSynRecv),
+		pk(25, server, client, "S.", 0, 1), st(25, client, trace.StateSynSent, trace.StateEstablished),
+		pk(30, client, server, ".", 1, 1), st(30, server, trace.StateSynRecv, trace.StateEstablished),
+	)
+	trace.SortEvents(evs)
+	return evs
+}
+
+func TestLayoutFoldsStatesIntoTheirPackets(t *testing.T) {
+	l := Layout(handshake())
+	if len(l.Lanes) != 2 || l.Lanes[0].Label() != "client 127.0.0.1:40000" || l.Lanes[1].Label() != "server 127.0.0.1:12345" {
+		t.Fatalf("lanes = %+v", l.Lanes)
+	}
+	var packets []Row
+	for _, r := range l.Rows {
+		if r.Kind == RowPacket {
+			packets = append(packets, r)
+		}
+		if r.Kind == RowState {
+			t.Errorf("an inferred state got a row of its own: %+v", r)
+		}
+	}
+	want := []struct {
+		from, to           int
+		label              string
+		fromState, toState trace.State
+	}{
+		{0, 1, "S seq=0 win=65495", trace.StateSynSent, trace.StateSynRecv},
+		{1, 0, "S. seq=0 ack=1 win=65495", trace.StateSynRecv, trace.StateEstablished},
+		{0, 1, ". ack=1", trace.StateEstablished, trace.StateEstablished},
+	}
+	if len(packets) != len(want) {
+		t.Fatalf("%d packet rows, want %d", len(packets), len(want))
+	}
+	for i, w := range want {
+		p := packets[i]
+		if p.From != w.from || p.To != w.to || p.Text != w.label || p.FromState != w.fromState || p.ToState != w.toState {
+			t.Errorf("packet %d = %d→%d %q [%s|%s], want %d→%d %q [%s|%s]", i, p.From, p.To, p.Text, p.FromState, p.ToState, w.from, w.to, w.label, w.fromState, w.toState)
+		}
+	}
+}
+
+func TestBlockingCallsShowEntryAndReturn(t *testing.T) {
+	l := Layout(handshake())
+	var texts []string
+	for _, r := range l.Rows {
+		texts = append(texts, r.Text)
+	}
+	got := strings.Join(texts, "\n")
+	// connect is entered before the SYN and returns after the final ACK;
+	// accept returns last.
+	order := []string{"listen(3, 5) = 0 [LISTEN]", "accept(3) …", "connect(3, 127.0.0.1:12345) …", "S seq=0", "S. seq=0", ". ack=1", "… connect = 0 [ESTABLISHED] (25µs)", "… accept = 4 from 127.0.0.1:40000 (38µs)"}
+	pos := 0
+	for _, want := range order {
+		i := strings.Index(got[pos:], want)
+		if i < 0 {
+			t.Fatalf("%q missing or out of order in:\n%s", want, got)
+		}
+		pos += i + len(want)
+	}
+}
+
+func TestTextArrowsPointFromSenderToReceiver(t *testing.T) {
+	var sb strings.Builder
+	if err := WriteText(&sb, Layout(handshake()), TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(sb.String(), "\n")
+	find := func(s string) string {
+		for _, l := range lines {
+			if strings.Contains(l, s) {
+				return l
+			}
+		}
+		t.Fatalf("no line with %q in:\n%s", s, sb.String())
+		return ""
+	}
+	// The client is the left lane although the server acted first: the
+	// client's SYN points right, the SYN-ACK left.
+	if syn := find("S seq=0"); !strings.Contains(syn, "▶") || strings.Contains(syn, "◀") ||
+		strings.Index(syn, "SYN_SENT") > strings.Index(syn, "SYN_RECV") {
+		t.Errorf("SYN row: %q", syn)
+	}
+	if synack := find("S. seq=0 ack=1 win=65495"); !strings.Contains(synack, "◀") || !strings.HasSuffix(synack, "SYN_RECV") ||
+		!strings.Contains(synack, "ESTABLISHED ◀") {
+		t.Errorf("SYN-ACK row: %q", synack)
+	}
+	if !strings.HasPrefix(lines[0], "   rel (s)  client 127.0.0.1:40000") || !strings.Contains(lines[0], "server 127.0.0.1:12345") {
+		t.Errorf("heading: %q", lines[0])
+	}
+}

@@ -1,0 +1,185 @@
+package ui
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// TextOptions tune the text ladder.
+type TextOptions struct {
+	// MaxLanes is the most lanes drawn side by side; a ladder with more
+	// is printed as a flat list of events (src → dst). 0 means 4.
+	MaxLanes int
+}
+
+const (
+	timeWidth  = 10 // "  0.000133"
+	laneWidth  = 13 // wide enough for "ESTABLISHED" and a margin
+	minGap     = 30
+	maxGap     = 56
+	arrowSlack = 6 // the arrow's strokes and head around its label, plus a margin
+)
+
+// WriteText renders a ladder as text: a heading with the lanes, then one
+// line per row.
+func WriteText(w io.Writer, l *Ladder, opts TextOptions) error {
+	bw := bufio.NewWriter(w)
+	max := opts.MaxLanes
+	if max == 0 {
+		max = 4
+	}
+	if len(l.Lanes) > max || len(l.Lanes) == 0 {
+		writeFlat(bw, l)
+	} else {
+		writeLanes(bw, l)
+	}
+	return bw.Flush()
+}
+
+// geometry is where each lane's column starts.
+type geometry struct {
+	gap int
+}
+
+func (g geometry) laneX(i int) int { return timeWidth + 2 + i*(laneWidth+g.gap) }
+
+func writeLanes(w *bufio.Writer, l *Ladder) {
+	g := geometry{gap: minGap}
+	for _, r := range l.Rows {
+		if r.Kind == RowPacket {
+			if n := utf8.RuneCountInString(r.Text) + arrowSlack; n > g.gap {
+				g.gap = n
+			}
+		}
+	}
+	if g.gap > maxGap {
+		g.gap = maxGap
+	}
+
+	var line lineBuf
+	line.put(0, padLeft("rel (s)", timeWidth))
+	for i, lane := range l.Lanes {
+		line.put(g.laneX(i), lane.Label())
+	}
+	w.WriteString(line.String() + "\n")
+
+	for _, r := range l.Rows {
+		line.reset()
+		line.put(0, padLeft(fmt.Sprintf("%.6f", r.Time.Sub(l.Start).Seconds()), timeWidth))
+		switch r.Kind {
+		case RowCall, RowReturn, RowState:
+			if r.Lane >= 0 {
+				line.put(g.laneX(r.Lane), r.Text)
+			} else {
+				line.put(timeWidth+2, "? "+r.Text)
+			}
+		case RowNote:
+			line.put(timeWidth+2, "── "+r.Text)
+		case RowPacket:
+			putArrow(&line, g, r)
+		}
+		w.WriteString(line.String() + "\n")
+	}
+}
+
+// putArrow draws a packet between its lanes with each end's state beside
+// it. A packet whose lanes are unknown is drawn from the left edge.
+func putArrow(line *lineBuf, g geometry, r Row) {
+	from, to := r.From, r.To
+	if from < 0 || to < 0 || from == to {
+		line.put(timeWidth+2, "~~ "+r.Text+" (endpoint not on the ladder)")
+		return
+	}
+	left, right := from, to
+	if left > right {
+		left, right = right, left
+	}
+	x0 := g.laneX(left) + laneWidth // the arrow runs between the two columns
+	x1 := g.laneX(right) - 1
+	width := x1 - x0
+	label := truncate(r.Text, width-5)
+	body := "─ " + label + " " + strings.Repeat("─", max(0, width-utf8.RuneCountInString(label)-4))
+	if from < to {
+		line.put(x0, "─"+body+"▶")
+	} else {
+		line.put(x0, "◀"+body+"─")
+	}
+	// States: right-aligned next to the arrow on the left, left-aligned on the right.
+	leftState, rightState := r.FromState, r.ToState
+	if from > to {
+		leftState, rightState = r.ToState, r.FromState
+	}
+	if leftState != "" {
+		line.put(x0-1-utf8.RuneCountInString(string(leftState)), string(leftState))
+	}
+	if rightState != "" {
+		line.put(x1+2, string(rightState))
+	}
+}
+
+// writeFlat prints one event per line, for ladders too wide to draw.
+func writeFlat(w *bufio.Writer, l *Ladder) {
+	name := func(i int) string {
+		if i < 0 || i >= len(l.Lanes) {
+			return "?"
+		}
+		return l.Lanes[i].Label()
+	}
+	for _, r := range l.Rows {
+		rel := padLeft(fmt.Sprintf("%.6f", r.Time.Sub(l.Start).Seconds()), timeWidth)
+		switch r.Kind {
+		case RowPacket:
+			states := ""
+			if r.FromState != "" || r.ToState != "" {
+				states = fmt.Sprintf("  [%s | %s]", stateName(r.FromState), stateName(r.ToState))
+			}
+			fmt.Fprintf(w, "%s  %s → %s  %s%s\n", rel, name(r.From), name(r.To), r.Text, states)
+		case RowNote:
+			fmt.Fprintf(w, "%s  ── %s\n", rel, r.Text)
+		default:
+			fmt.Fprintf(w, "%s  %s: %s\n", rel, name(r.Lane), r.Text)
+		}
+	}
+}
+
+// lineBuf is a line of runes that text is put into at given columns;
+// later text overwrites earlier text.
+type lineBuf struct{ runes []rune }
+
+func (b *lineBuf) reset() { b.runes = b.runes[:0] }
+
+func (b *lineBuf) put(x int, s string) {
+	if x < 0 {
+		x = 0
+	}
+	for _, r := range s {
+		for len(b.runes) <= x {
+			b.runes = append(b.runes, ' ')
+		}
+		b.runes[x] = r
+		x++
+	}
+}
+
+func (b *lineBuf) String() string { return strings.TrimRight(string(b.runes), " ") }
+
+func padLeft(s string, n int) string {
+	if k := utf8.RuneCountInString(s); k < n {
+		return strings.Repeat(" ", n-k) + s
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if n < 1 {
+		n = 1
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
