@@ -1,0 +1,166 @@
+package decode
+
+import (
+	"net/netip"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+// flowKey identifies a connection's 4-tuple in either direction: a is the
+// lesser endpoint.
+type flowKey struct {
+	tcp  bool
+	a, b netip.AddrPort
+}
+
+func keyOf(tcp bool, src, dst netip.AddrPort) flowKey {
+	if src.Compare(dst) > 0 {
+		src, dst = dst, src
+	}
+	return flowKey{tcp: tcp, a: src, b: dst}
+}
+
+// conn is one TCP connection or UDP flow.
+type conn struct {
+	id    int
+	proto string
+	ends  [2]endpoint // [0] the client, [1] the server
+
+	// Wireshark's relative sequence numbers: each direction counts from
+	// its base, the ISN when the SYN was seen, else one before the first
+	// sequence number seen (or one before the first ACK of it).
+	base    [2]seq
+	baseSet [2]bool
+}
+
+// side returns the index in ends of the endpoint at ap: 0 or 1.
+func (c *conn) side(ap netip.AddrPort) int {
+	if c.ends[0].addr == ap {
+		return 0
+	}
+	return 1
+}
+
+// finished reports whether a new SYN on the tuple starts a new
+// connection: both ends closed or in TIME_WAIT (after a RST, or a close).
+func (c *conn) finished() bool {
+	for i := range c.ends {
+		switch c.ends[i].state {
+		case trace.StateClosed, trace.StateTimeWait:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// relative sets p.RSeq and p.RAck as Wireshark's tcp.seq and tcp.ack show
+// them, for a segment sent by side from.
+func (c *conn) relative(p *trace.Packet, s *segment, from int) {
+	to := 1 - from
+	if !c.baseSet[from] {
+		c.base[from] = s.seq
+		if !s.has(flagSYN) {
+			c.base[from]-- // the SYN was not captured: its data starts at 1
+		}
+		c.baseSet[from] = true
+	}
+	if s.has(flagACK) && !c.baseSet[to] {
+		c.base[to] = s.ack - 1
+		c.baseSet[to] = true
+	}
+	p.RSeq = uint32(s.seq - c.base[from])
+	if s.has(flagACK) {
+		p.RAck = uint32(s.ack - c.base[to])
+	}
+}
+
+// Conns returns the connections and flows seen so far, by id.
+func (d *Decoder) Conns() []trace.Conn {
+	out := make([]trace.Conn, len(d.conns))
+	for i, c := range d.conns {
+		out[i] = trace.Conn{ID: c.id, Proto: c.proto, Client: c.ends[0].addr, Server: c.ends[1].addr}
+	}
+	return out
+}
+
+// State returns the current state of endpoint ep of connection conn as the
+// segments so far imply it; StateUnknown for an unknown connection or
+// endpoint, and for UDP flows.
+func (d *Decoder) State(conn int, ep trace.Endpoint) trace.State {
+	if conn < 1 || conn > len(d.conns) {
+		return trace.StateUnknown
+	}
+	c := d.conns[conn-1]
+	if c.proto != "tcp" {
+		return trace.StateUnknown
+	}
+	for i := range c.ends {
+		if c.ends[i].addr == ep {
+			return c.ends[i].state
+		}
+	}
+	return trace.StateUnknown
+}
+
+// track assigns p to its connection, opening a new one when needed, and
+// runs the state machine over TCP segments, which appends the state
+// changes to d.m.changes.
+func (d *Decoder) track(p *trace.Packet, flags byte) {
+	tcp := p.Proto == "tcp"
+	k := keyOf(tcp, p.Src, p.Dst)
+	c := d.byKey[k]
+	// The segment lives in the decoder: handlers are called through
+	// function values, so a local one would escape to the heap.
+	s := &d.seg
+	*s = segment{}
+	if tcp {
+		*s = segment{flags: flags, seq: seq(p.Seq), ack: seq(p.Ack), len: uint32(max(p.Len, 0))}
+	}
+	syn := tcp && s.has(flagSYN) && !s.has(flagACK)
+	if c == nil || syn && c.finished() && !c.sameSYN(s, p.Src) {
+		c = d.open(k, p, s)
+	}
+	p.Conn = c.id
+	if !tcp {
+		return
+	}
+	from := c.side(p.Src)
+	c.relative(p, s, from)
+	d.m.segmentSent(&c.ends[from], &c.ends[1-from], s)
+}
+
+// sameSYN reports whether s is a retransmission of the SYN that opened c.
+func (c *conn) sameSYN(s *segment, src netip.AddrPort) bool {
+	e := &c.ends[0]
+	return e.addr == src && e.issSet && e.iss == s.seq && e.state == trace.StateSynSent
+}
+
+// open starts connection number len(d.conns)+1 with the packet p. A TCP
+// connection that starts with a SYN has its client CLOSED and its server
+// LISTEN (the server end moves to SYN_RECV as the SYN arrives, even when no
+// one listens and a RST answers: a capture cannot tell the two apart until
+// the answer); one whose SYN was missed starts from the state the segment
+// implies (SYN_SENT/SYN_RECV before a SYN-ACK, else ESTABLISHED), without
+// emitting a transition for that assumption.
+func (d *Decoder) open(k flowKey, p *trace.Packet, s *segment) *conn {
+	c := &conn{id: len(d.conns) + 1, proto: p.Proto}
+	c.ends[0].addr, c.ends[1].addr = p.Src, p.Dst
+	c.ends[0].peer, c.ends[1].peer = &c.ends[1], &c.ends[0]
+	if p.Proto == "tcp" {
+		switch {
+		case s.has(flagSYN) && !s.has(flagACK):
+			c.ends[0].state, c.ends[1].state = trace.StateClosed, trace.StateListen
+		case s.has(flagSYN):
+			// A SYN-ACK: its receiver is the client.
+			c.ends[0].addr, c.ends[1].addr = p.Dst, p.Src
+			c.ends[0].state, c.ends[1].state = trace.StateSynSent, trace.StateSynRecv
+			c.ends[0].iss, c.ends[0].issSet = s.ack-1, true
+		default:
+			c.ends[0].state, c.ends[1].state = trace.StateEstablished, trace.StateEstablished
+		}
+	}
+	d.conns = append(d.conns, c)
+	d.byKey[k] = c
+	return c
+}
