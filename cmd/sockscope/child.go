@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sockscope/sockscope/capture"
+	"github.com/sockscope/sockscope/capture/sandbox"
+	"github.com/sockscope/sockscope/scenarios"
+	"github.com/sockscope/sockscope/trace"
+)
+
+// childRequest is what the parent asks the child to run.
+type childRequest struct {
+	Scenario string
+	Options  scenarios.Options
+}
+
+// childMain is the re-executed half of `run`: inside the sandbox (or on the
+// host with --host) it opens the capture, drops privileges, runs the
+// scenario and streams frames and events to the parent.
+func childMain(args []string) int {
+	stream, err := sandbox.Attach()
+	if err != nil {
+		if stream != nil {
+			stream.Fail("loopback", err)
+			stream.Close()
+		} else {
+			fmt.Fprintln(os.Stderr, "sockscope child:", err)
+		}
+		return exitCannot
+	}
+	defer stream.Close()
+	fail := func(stage string, err error) int {
+		stream.Fail(stage, err)
+		return exitCannot
+	}
+	if len(args) != 2 || args[0] != childCommand {
+		return fail("start", fmt.Errorf("bad child arguments %q", args))
+	}
+	var req childRequest
+	if err := json.Unmarshal([]byte(args[1]), &req); err != nil {
+		return fail("start", fmt.Errorf("bad child request: %w", err))
+	}
+	sc, ok := scenarios.Lookup(req.Scenario)
+	if !ok {
+		return fail("start", fmt.Errorf("no scenario %q", req.Scenario))
+	}
+
+	live, err := capture.OpenLive("lo", capture.LiveOptions{})
+	if err != nil {
+		return fail("capture", err)
+	}
+	// The capture is open: from here on nothing needs privileges.
+	if _, err := sandbox.DropPrivileges(); err != nil {
+		return fail("privileges", err)
+	}
+
+	// Ctrl-C reaches the whole process group: end the scenario, then finish
+	// the capture so that nothing already captured is lost.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+
+	captured := make(chan error, 1)
+	go func() {
+		captured <- live.Run(func(f trace.Frame) { _ = stream.Send(sandbox.Record{Frame: &f}) })
+	}()
+	sink := func(ev trace.Event) { _ = stream.Send(sandbox.Record{Event: &ev}) }
+	runErr := scenarios.Run(ctx, sc, req.Options, sink)
+	live.Stop()
+	capErr := <-captured
+
+	if runErr != nil {
+		sink(trace.NoteEvent(&trace.Note{Time: time.Now(), Level: "error", Text: "scenario: " + runErr.Error()}))
+	}
+	if capErr != nil {
+		sink(trace.NoteEvent(&trace.Note{Time: time.Now(), Level: "error", Text: "capture: " + capErr.Error()}))
+	}
+	if st, err := live.Stats(); err == nil {
+		_ = stream.Send(sandbox.Record{Counters: &sandbox.Counters{Received: st.Received, Dropped: st.Dropped}})
+	}
+	if ctx.Err() != nil {
+		return exitInterrupted
+	}
+	if runErr != nil || capErr != nil {
+		return exitDamaged
+	}
+	return exitOK
+}

@@ -1,0 +1,34 @@
+// Command sockscope runs the socket programs of the classic tutorials while
+// it captures their loopback traffic, and shows the socket calls, the
+// segments on the wire and each endpoint's TCP state as one timeline.
+//
+// This package is the command line only: flags, subcommands, wiring, errors
+// turned into hints, exit codes.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sockscope/sockscope/capture/sandbox"
+)
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitDamaged     = 1 // replay: read with damage; run: the scenario failed
+	exitCannot      = 2 // usage, missing rights, unreadable input
+	exitInterrupted = 130
+)
+
+func main() {
+	if sandbox.IsChild() {
+		os.Exit(childMain(os.Args[1:]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sockscope/sockscope/capture"
+	"github.com/sockscope/sockscope/trace"
+	"github.com/sockscope/sockscope/ui"
+)
+
+// writeOutputs prints the session in the chosen format and, with -w, saves
+// the capture with its calls.
+func writeOutputs(s *session, format, pcapngPath string, stdout io.Writer) error {
+	if pcapngPath != "" {
+		if err := writePcapng(pcapngPath, s); err != nil {
+			return err
+		}
+	}
+	return printSession(s, format, stdout)
+}
+
+func printSession(s *session, format string, stdout io.Writer) error {
+	switch format {
+	case "json":
+		enc := trace.NewEncoder(stdout, time.Time{})
+		for _, ev := range s.events {
+			if err := enc.Encode(ev); err != nil {
+				return err
+			}
+		}
+		return enc.Flush()
+	default: // text, and auto until the dashboard exists
+		return ui.WriteText(stdout, ui.Layout(s.events), ui.TextOptions{})
+	}
+}
+
+// writePcapng saves the frames with every recorded call as a packet comment.
+func writePcapng(path string, s *session) error {
+	var calls []*trace.Call
+	for _, ev := range s.events {
+		if ev.Call != nil {
+			calls = append(calls, ev.Call)
+		}
+	}
+	frames := make([]trace.Frame, len(s.frames))
+	for i, f := range s.frames {
+		f.Comments = append([]string(nil), f.Comments...)
+		frames[i] = f
+	}
+	if n := trace.AttachCalls(frames, calls); n > 0 {
+		fmt.Fprintf(os.Stderr, "sockscope: warning: no packet was captured, so %d calls could not be stored in %s\n", n, path)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write capture: %w", err)
+	}
+	link := 1
+	if len(frames) > 0 {
+		link = frames[0].LinkType
+	}
+	w, err := capture.NewPcapngWriter(out, link, "lo")
+	if err == nil {
+		for _, f := range frames {
+			if err = w.WriteFrame(f); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil && s.counters != nil {
+		err = w.WriteStats(s.counters.Received, s.counters.Dropped)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/sockscope/sockscope/capture/sandbox"
+	"github.com/sockscope/sockscope/decode"
+	"github.com/sockscope/sockscope/scenarios"
+	"github.com/sockscope/sockscope/trace"
+)
+
+// childCommand is the hidden first argument of the re-executed child.
+const childCommand = "__child"
+
+// session is everything a run or a replay produced.
+type session struct {
+	source   string // "tcp-echo (sandbox)", "file.pcap"
+	frames   []trace.Frame
+	events   []trace.Event
+	counters *sandbox.Counters
+	damaged  error // replay: where the file broke
+}
+
+func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io.Writer) error {
+	sc, ok := scenarios.Lookup(name)
+	if !ok {
+		return &exitError{exitCannot, fmt.Errorf("no scenario %q: 'sockscope list' shows them", name)}
+	}
+	req, err := json.Marshal(childRequest{Scenario: sc.Name, Options: scenarios.Options{
+		Port: f.port, Clients: f.clients, Message: f.messages, Pace: f.pace, Timeout: f.timeout,
+	}})
+	if err != nil {
+		return &exitError{exitCannot, err}
+	}
+	mode := sandbox.Isolated
+	if f.host {
+		mode = sandbox.Host
+	}
+	child, err := sandbox.Spawn(mode, []string{childCommand, string(req)})
+	var fallback string
+	if err != nil && mode == sandbox.Isolated && errors.Is(err, sandbox.ErrNoRights) && sandbox.CanCaptureOnHost() {
+		fallback = "no namespace could be made (" + err.Error() + "): running on the host's loopback"
+		child, err = sandbox.Spawn(sandbox.Host, []string{childCommand, string(req)})
+	}
+	if err != nil {
+		return rightsExit(err)
+	}
+	// Under sudo the parent needs no privileges once the child runs: the
+	// files it writes belong to the invoking user.
+	if _, err := sandbox.DropPrivileges(); err != nil {
+		child.Signal(syscall.SIGKILL)
+		_ = child.Wait()
+		return &exitError{exitCannot, err}
+	}
+
+	// SIGTERM or SIGHUP sent to the parent alone reaches the child too; a
+	// terminal's Ctrl-C already went to both.
+	stopForward := context.AfterFunc(ctx, func() { child.Signal(syscall.SIGTERM) })
+	defer stopForward()
+
+	s := &session{source: sc.Name + " (" + child.Mode.String() + ")"}
+	var calls []trace.Event
+	var failure *sandbox.Failure
+	for {
+		rec, err := child.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "sockscope: "+err.Error())
+			break
+		}
+		switch {
+		case rec.Frame != nil:
+			s.frames = append(s.frames, *rec.Frame)
+		case rec.Event != nil:
+			calls = append(calls, *rec.Event)
+		case rec.Counters != nil:
+			s.counters = rec.Counters
+		case rec.Failure != nil:
+			failure = rec.Failure
+		}
+	}
+	waitErr := child.Wait()
+	if failure != nil {
+		return rightsExit(sandbox.ChildFailureError(child.Mode, failure))
+	}
+	if fallback != "" {
+		calls = append(calls, trace.NoteEvent(&trace.Note{Time: firstTime(calls), Level: "warning", Text: fallback}))
+	}
+	if child.Mode == sandbox.Host {
+		s.frames = onlyScenarioFrames(s.frames, calls)
+	}
+	s.events = buildTimeline(s.frames, calls)
+	s.events = append(s.events, captureSummary(s))
+
+	if err := writeOutputs(s, f.format, f.write, stdout); err != nil {
+		return &exitError{exitCannot, err}
+	}
+	if ctx.Err() != nil {
+		return &exitError{exitInterrupted, errors.New("interrupted: the capture so far is shown (and saved with -w)")}
+	}
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) && ee.ExitCode() != 0 {
+		return &exitError{exitDamaged, fmt.Errorf("the scenario did not finish cleanly (see the notes above)")}
+	}
+	return nil
+}
+
+// rightsExit turns a missing-rights error into its one-sentence fix.
+func rightsExit(err error) error {
+	var re *sandbox.RightsError
+	if errors.As(err, &re) && re.Fix != "" {
+		return &exitError{exitCannot, fmt.Errorf("%s: %s (%v)", re.Problem, re.Fix, re.Err)}
+	}
+	return &exitError{exitCannot, err}
+}
+
+func firstTime(evs []trace.Event) time.Time {
+	if len(evs) == 0 {
+		return time.Now()
+	}
+	t := evs[0].Time()
+	for _, ev := range evs {
+		if ev.Time().Before(t) {
+			t = ev.Time()
+		}
+	}
+	return t
+}
+
+// buildTimeline decodes the frames and merges the packets and their states
+// with the recorded events, in time order.
+func buildTimeline(frames []trace.Frame, recorded []trace.Event) []trace.Event {
+	var tl trace.Timeline
+	d := decode.NewDecoder()
+	for i := range frames {
+		tl.Append(d.Feed(&frames[i], i+1)...)
+	}
+	tl.Append(recorded...)
+	return tl.Snapshot()
+}
+
+// onlyScenarioFrames keeps, of a capture on the host's busy loopback, the
+// frames to or from the ports the scenario's sockets used.
+func onlyScenarioFrames(frames []trace.Frame, recorded []trace.Event) []trace.Frame {
+	ports := map[uint16]bool{}
+	for _, ev := range recorded {
+		if c := ev.Call; c != nil && c.Local.Port() != 0 {
+			ports[c.Local.Port()] = true
+		}
+	}
+	d := decode.NewDecoder()
+	var kept []trace.Frame
+	for i := range frames {
+		evs := d.Feed(&frames[i], i+1)
+		if len(evs) == 0 || evs[0].Packet == nil {
+			continue
+		}
+		p := evs[0].Packet
+		if ports[p.Src.Port()] || ports[p.Dst.Port()] {
+			kept = append(kept, frames[i])
+		}
+	}
+	return kept
+}
+
+// captureSummary is the closing note: how many packets, how many lost.
+func captureSummary(s *session) trace.Event {
+	t := time.Now()
+	if n := len(s.events); n > 0 {
+		t = s.events[n-1].Time()
+	}
+	n := &trace.Note{Time: t, Level: "info"}
+	if s.counters == nil {
+		n.Level = "warning"
+		n.Text = fmt.Sprintf("capture: %d packets; the kernel's drop counter could not be read", len(s.frames))
+		return trace.NoteEvent(n)
+	}
+	n.Text = fmt.Sprintf("capture: %d packets, %d dropped by the kernel (%s)", len(s.frames), s.counters.Dropped, s.source)
+	if s.counters.Dropped > 0 {
+		n.Level = "warning"
+		n.Text = fmt.Sprintf("capture: %d PACKETS DROPPED by the kernel: the ladder is incomplete (%d packets kept, %s)", s.counters.Dropped, len(s.frames), s.source)
+	}
+	return trace.NoteEvent(n)
+}
