@@ -138,9 +138,9 @@ func (c *conn) sameSYN(s *segment, src netip.AddrPort) bool {
 
 // open starts connection number len(d.conns)+1 with the packet p. A TCP
 // connection that starts with a SYN has its client CLOSED and its server
-// LISTEN (the server end moves to SYN_RECV as the SYN arrives, even when no
-// one listens and a RST answers: a capture cannot tell the two apart until
-// the answer); one whose SYN was missed starts from the state the segment
+// LISTEN, an assumption that emits no transition (the server end moves to
+// SYN_RECV when it sends its SYN-ACK; a RST instead shows that nothing
+// listened, and the assumption becomes CLOSED silently); one whose SYN was missed starts from the state the segment
 // implies (SYN_SENT/SYN_RECV before a SYN-ACK, else ESTABLISHED), without
 // emitting a transition for that assumption.
 func (d *Decoder) open(k flowKey, p *trace.Packet, s *segment) *conn {

@@ -12,8 +12,10 @@ func handshake(c *convo) *convo { return c.c("S", "").s("S.", "").c(".", "") }
 
 const (
 	estab     = "| ESTABLISHED ESTABLISHED"
-	openSYN   = "S  client CLOSED>SYN_SENT  server LISTEN>SYN_RECV  | SYN_SENT SYN_RECV"
-	openSYNAK = "S.  client SYN_SENT>ESTABLISHED  | ESTABLISHED SYN_RECV"
+	// The server's SYN_RECV shows with its SYN-ACK, not with the SYN: a
+	// SYN alone may be answered by a RST from a port nobody listens on.
+	openSYN   = "S  client CLOSED>SYN_SENT  | SYN_SENT LISTEN"
+	openSYNAK = "S.  server LISTEN>SYN_RECV  client SYN_SENT>ESTABLISHED  | ESTABLISHED SYN_RECV"
 	openACK   = ".  server SYN_RECV>ESTABLISHED " + estab
 )
 
@@ -136,8 +138,9 @@ func TestRefused(t *testing.T) {
 	d, evs := pl.d, pl.evs
 	checkStory(t, pl.lines, []string{
 		openSYN,
-		"R.  server SYN_RECV>CLOSED  client SYN_SENT>CLOSED  | CLOSED CLOSED",
-		"S  client CLOSED>SYN_SENT  server LISTEN>SYN_RECV  | SYN_SENT SYN_RECV",
+		// No listener: the server end never was LISTEN or SYN_RECV.
+		"R.  client SYN_SENT>CLOSED  | CLOSED CLOSED",
+		openSYN,
 	})
 	checkStory(t, relNums(evs), []string{"S 0 0 0", "R. 1 1 0", "S 0 0 0"})
 	if n := len(d.Conns()); n != 2 || evs[2][0].Packet.Conn != 2 {
@@ -173,7 +176,7 @@ func TestRetransmittedSyn(t *testing.T) {
 	pl := play(c.frames())
 	d := pl.d
 	checkStory(t, pl.lines, []string{
-		openSYN, "S  | SYN_SENT SYN_RECV",
+		openSYN, "S  | SYN_SENT LISTEN",
 		openSYNAK, "S.  | ESTABLISHED SYN_RECV",
 		openACK,
 		"F.  client ESTABLISHED>FIN_WAIT1  server ESTABLISHED>CLOSE_WAIT  | FIN_WAIT1 CLOSE_WAIT",

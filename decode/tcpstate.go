@@ -139,8 +139,15 @@ func (m *machine) segmentSent(src, dst *endpoint, s *segment) {
 // resetHandler: a RST closes both ends, whatever their state (a RST
 // answering a SYN is a refused connection: SYN_SENT → CLOSED). Linux does
 // not implement RFC 1337, so a RST kills TIME_WAIT too.
-func resetHandler(e *endpoint, _ *segment, _ bool, _ *machine) trace.State {
+//
+// An end still assumed LISTEN that sends a RST never listened (nothing
+// answers a SYN with a RST but a closed port): the assumption is corrected
+// to CLOSED without a transition, as there was no socket to move.
+func resetHandler(e *endpoint, _ *segment, out bool, _ *machine) trace.State {
 	if e.state == trace.StateListen {
+		if out {
+			e.state = trace.StateClosed
+		}
 		return e.state
 	}
 	return trace.StateClosed
@@ -154,9 +161,11 @@ func closedHandler(e *endpoint, s *segment, out bool, _ *machine) trace.State {
 	return e.state
 }
 
-// listenHandler: the server side before the SYN arrives.
+// listenHandler: the server side before it answers a SYN. Only its SYN-ACK
+// shows that something listens there: a SYN alone may be answered by a RST
+// (no listener, refused), so receiving it changes nothing yet.
 func listenHandler(e *endpoint, s *segment, out bool, _ *machine) trace.State {
-	if s.has(flagSYN) && (!out && !s.has(flagACK) || out && s.has(flagACK)) {
+	if out && s.has(flagSYN) && s.has(flagACK) {
 		return trace.StateSynRecv
 	}
 	return e.state
