@@ -11,7 +11,7 @@ import (
 func handshake(c *convo) *convo { return c.c("S", "").s("S.", "").c(".", "") }
 
 const (
-	estab     = "| ESTABLISHED ESTABLISHED"
+	estab = "| ESTABLISHED ESTABLISHED"
 	// The server's SYN_RECV shows with its SYN-ACK, not with the SYN: a
 	// SYN alone may be answered by a RST from a port nobody listens on.
 	openSYN   = "S  client CLOSED>SYN_SENT  | SYN_SENT LISTEN"
