@@ -80,7 +80,10 @@ func Layout(evs []trace.Event) *Ladder {
 		case ev.Call != nil:
 			c := ev.Call
 			lane := lanes.byName[c.Lane]
-			if split := c.Op.Blocking() && !c.End.IsZero() && otherEventBefore(evs, i, c.End); split {
+			// A call that other events overtook shows its entry and its
+			// return apart: a blocking recv, but also a send that returns
+			// only after loopback delivered its bytes.
+			if split := !c.End.IsZero() && otherEventBefore(evs, i, c.End); split {
 				l.Rows = append(l.Rows, Row{Kind: RowCall, Time: c.Start, Event: i, Lane: lane, Text: c.Signature() + " …"})
 				pending = append(pending, pendingReturn{call: c, event: i, lane: lane})
 			} else {
