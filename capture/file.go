@@ -1,0 +1,279 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+// ErrFormat is wrapped by errors for input that is not a capture file this
+// package reads (not pcap, not pcapng, or an unsupported version of them).
+var ErrFormat = errors.New("not a pcap or pcapng file")
+
+// ErrDamaged is wrapped by errors for a capture file that is recognised but
+// broken: cut short or with a corrupt record. Frames before the damage have
+// been returned. The error is a *DamagedError.
+var ErrDamaged = errors.New("damaged capture file")
+
+// DamagedError says where a capture file broke.
+type DamagedError struct {
+	Format string // "pcap" or "pcapng"
+	Frames int    // frames read before the damage
+	Offset int64  // byte offset of the record (or header) that could not be read
+	At     int64  // byte offset where reading stopped
+	Err    error  // what the reader reported
+}
+
+func (e *DamagedError) Error() string {
+	what := fmt.Sprintf("record at byte %d (after frame %d)", e.Offset, e.Frames)
+	if e.Offset == 0 {
+		what = "file header"
+	}
+	cause := e.Err.Error()
+	if errors.Is(e.Err, io.ErrUnexpectedEOF) {
+		cause = "file ends in the middle of it"
+	}
+	return fmt.Sprintf("damaged %s file: %s unreadable, stopped at byte %d: %s", e.Format, what, e.At, cause)
+}
+
+// Is makes errors.Is(err, ErrDamaged) true.
+func (e *DamagedError) Is(target error) bool { return target == ErrDamaged }
+
+// Unwrap returns the reader's error.
+func (e *DamagedError) Unwrap() error { return e.Err }
+
+// Magic numbers, as the first four bytes read big-endian.
+const (
+	magicPcapMicroBE = 0xa1b2c3d4
+	magicPcapMicroLE = 0xd4c3b2a1
+	magicPcapNanoBE  = 0xa1b23c4d
+	magicPcapNanoLE  = 0x4d3cb2a1
+	magicPcapngSHB   = 0x0a0d0d0a
+	magicKuznetzovBE = 0xa1b2cd34 // "modified" pcap from old Red Hat tcpdump
+	magicKuznetzovLE = 0x34cdb2a1
+)
+
+// FileSource reads frames from a pcap or pcapng file.
+type FileSource struct {
+	closer io.Closer // nil for stdin or a caller's reader
+	count  *countingReader
+	br     *bufio.Reader
+	format string
+	pcap   *pcapgo.Reader
+	ng     *pcapgo.NgReader
+	link   int // pcap: the file's link type
+	frames int
+	err    error // sticky: once broken, stays broken
+
+	statsSeen         bool
+	received, dropped uint64
+}
+
+// OpenFile opens a capture file; "-" reads standard input. pcap (either byte
+// order, micro- or nanosecond timestamps) and pcapng are recognised by their
+// magic number, gzip-compressed files too.
+func OpenFile(path string) (*FileSource, error) {
+	if path == "-" {
+		s, err := NewFileSource(os.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read capture from stdin: %w", err)
+		}
+		return s, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open capture: %w", err)
+	}
+	s, err := NewFileSource(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read capture %s: %w", path, err)
+	}
+	s.closer = f
+	return s, nil
+}
+
+// NewFileSource reads a capture from r; see OpenFile.
+func NewFileSource(r io.Reader) (*FileSource, error) {
+	s := &FileSource{count: &countingReader{r: r}}
+	// pcapgo wraps its input in bufio.NewReader, which returns a *bufio.Reader
+	// of at least 4 KiB as is: so this is the only buffer, and the bytes
+	// consumed are the bytes read minus the bytes buffered.
+	s.br = bufio.NewReaderSize(s.count, 64<<10)
+	magic, err := s.br.Peek(4)
+	if err != nil {
+		if len(magic) == 0 {
+			return nil, fmt.Errorf("%w: empty input", ErrFormat)
+		}
+		return nil, fmt.Errorf("%w: only %d bytes", ErrFormat, len(magic))
+	}
+	if magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(s.br)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bad gzip header: %w", ErrFormat, err)
+		}
+		// Offsets now count decompressed bytes.
+		s.count = &countingReader{r: zr}
+		s.br = bufio.NewReaderSize(s.count, 64<<10)
+		if magic, err = s.br.Peek(4); err != nil {
+			return nil, fmt.Errorf("%w: gzip stream holds %d bytes", ErrFormat, len(magic))
+		}
+	}
+	switch m := binary.BigEndian.Uint32(magic); m {
+	case magicPcapMicroBE, magicPcapMicroLE, magicPcapNanoBE, magicPcapNanoLE:
+		s.format = "pcap"
+		if hdr, err := s.br.Peek(8); err == nil {
+			order := binary.ByteOrder(binary.BigEndian)
+			if m == magicPcapMicroLE || m == magicPcapNanoLE {
+				order = binary.LittleEndian
+			}
+			if maj, min := order.Uint16(hdr[4:6]), order.Uint16(hdr[6:8]); maj != 2 || min != 4 {
+				return nil, fmt.Errorf("%w: pcap version %d.%d (only 2.4 is read)", ErrFormat, maj, min)
+			}
+		}
+		if s.pcap, err = pcapgo.NewReader(s.br); err != nil {
+			return nil, s.damaged(0, err)
+		}
+		s.link = int(s.pcap.LinkType())
+	case magicPcapngSHB:
+		s.format = "pcapng"
+		s.ng, err = pcapgo.NewNgReader(s.br, pcapgo.NgReaderOptions{
+			WantMixedLinkType:  true, // keep every interface's packets
+			SkipUnknownVersion: true,
+			StatisticsCallback: s.onStats,
+		})
+		if errors.Is(err, pcapgo.ErrNgVersionMismatch) {
+			return nil, fmt.Errorf("%w: unsupported pcapng version", ErrFormat)
+		}
+		if err != nil {
+			return nil, s.damaged(0, err)
+		}
+	case magicKuznetzovBE, magicKuznetzovLE:
+		return nil, fmt.Errorf("%w: modified (Kuznetzov) pcap; convert it with editcap", ErrFormat)
+	default:
+		return nil, fmt.Errorf("%w: unknown magic number %#08x", ErrFormat, m)
+	}
+	return s, nil
+}
+
+func (s *FileSource) onStats(iface int, st pcapgo.NgInterfaceStatistics) {
+	if iface != 0 {
+		return
+	}
+	s.statsSeen = true
+	s.received, s.dropped = st.PacketsReceived, st.PacketsDropped
+}
+
+// Format is "pcap" or "pcapng".
+func (s *FileSource) Format() string { return s.format }
+
+// Offset is the number of bytes of the file consumed so far (of the
+// decompressed stream for a gzip file).
+func (s *FileSource) Offset() int64 { return s.count.n - int64(s.br.Buffered()) }
+
+// InterfaceStats returns the counters of the last pcapng interface
+// statistics block for interface 0 read so far (such blocks usually come
+// last: ask after io.EOF). ok is false if there was none; a counter the block
+// left out is pcapgo.NgNoValue64.
+func (s *FileSource) InterfaceStats() (received, dropped uint64, ok bool) {
+	return s.received, s.dropped, s.statsSeen
+}
+
+// Next returns the next frame. It returns io.EOF at a clean end, and an error
+// wrapping ErrDamaged (a *DamagedError) if the file breaks; after an error
+// every call returns the same error.
+func (s *FileSource) Next() (trace.Frame, error) {
+	if s.err != nil {
+		return trace.Frame{}, s.err
+	}
+	start := s.Offset()
+	var (
+		data     []byte
+		ci       gopacket.CaptureInfo
+		link     = s.link
+		comments []string
+		err      error
+	)
+	if s.ng != nil {
+		var opts pcapgo.NgPacketOptions
+		data, ci, opts, err = s.ng.ReadPacketDataWithOptions()
+		if err == nil {
+			comments = opts.Comments
+			link = s.ngLinkType(ci)
+		}
+	} else {
+		data, ci, err = s.pcap.ReadPacketData()
+	}
+	if err != nil {
+		// NgReader returns io.EOF only between blocks. pcapgo.Reader also
+		// returns it for a record header without any of its data: a cut.
+		if err == io.EOF && (s.ng != nil || s.Offset() == start) {
+			s.err = io.EOF
+		} else {
+			s.err = s.damaged(start, err)
+		}
+		return trace.Frame{}, s.err
+	}
+	s.frames++
+	return trace.Frame{
+		Time:     ci.Timestamp,
+		LinkType: link,
+		Data:     data,
+		WireLen:  max(ci.Length, len(data)),
+		Comments: comments,
+	}, nil
+}
+
+// ngLinkType is the link type of the interface the packet was captured on.
+func (s *FileSource) ngLinkType(ci gopacket.CaptureInfo) int {
+	if len(ci.AncillaryData) > 0 {
+		if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+			return int(lt)
+		}
+	}
+	intf, err := s.ng.Interface(ci.InterfaceIndex)
+	if err != nil {
+		return -1 // cannot happen: the reader checked the index
+	}
+	return int(intf.LinkType)
+}
+
+func (s *FileSource) damaged(start int64, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return &DamagedError{Format: s.format, Frames: s.frames, Offset: start, At: s.Offset(), Err: err}
+}
+
+// Close closes the file OpenFile opened; it does not close stdin or a
+// reader given to NewFileSource.
+func (s *FileSource) Close() error {
+	if s.closer == nil {
+		return nil
+	}
+	err := s.closer.Close()
+	s.closer = nil
+	return err
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
