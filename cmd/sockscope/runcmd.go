@@ -174,9 +174,15 @@ func onlyScenarioFrames(frames []trace.Frame, recorded []trace.Event) []trace.Fr
 
 // captureSummary is the closing note: how many packets, how many lost.
 func captureSummary(s *session) trace.Event {
-	t := time.Now()
-	if n := len(s.events); n > 0 {
-		t = s.events[n-1].Time()
+	// At the very end: after the last event and the last call's return.
+	t := firstTime(s.events)
+	for _, ev := range s.events {
+		if ev.Time().After(t) {
+			t = ev.Time()
+		}
+		if ev.Call != nil && ev.Call.End.After(t) {
+			t = ev.Call.End
+		}
 	}
 	n := &trace.Note{Time: t, Level: "info"}
 	if s.counters == nil {
