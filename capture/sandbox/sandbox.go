@@ -312,18 +312,22 @@ func readSysctl(name string) string {
 // namespaceError explains why no namespace could be made, naming the knob
 // that blocks it.
 func namespaceError(err error) error {
-	re := &RightsError{Problem: "cannot create the capture sandbox (a user and network namespace)", Err: err}
+	return &RightsError{Problem: "cannot create the capture sandbox (a user and network namespace)", Err: err, Fix: namespaceFix(readSysctl)}
+}
+
+// namespaceFix names the fix for namespaces that could not be made, given a
+// way to read sysctls.
+func namespaceFix(readSysctl func(string) string) string {
 	switch {
 	case readSysctl("user.max_user_namespaces") == "0":
-		re.Fix = "user namespaces are switched off (user.max_user_namespaces = 0): run it with sudo, or allow them with `sudo sysctl -w user.max_user_namespaces=15000`"
+		return "user namespaces are switched off (user.max_user_namespaces = 0): run it with sudo, or allow them with `sudo sysctl -w user.max_user_namespaces=15000`"
 	case readSysctl("kernel.unprivileged_userns_clone") == "0":
-		re.Fix = "Debian's kernel.unprivileged_userns_clone = 0 forbids user namespaces: run it with sudo, or allow them with `sudo sysctl -w kernel.unprivileged_userns_clone=1`"
+		return "Debian's kernel.unprivileged_userns_clone = 0 forbids user namespaces: run it with sudo, or allow them with `sudo sysctl -w kernel.unprivileged_userns_clone=1`"
 	case readSysctl("kernel.apparmor_restrict_unprivileged_userns") == "1":
-		re.Fix = "AppArmor restricts unprivileged user namespaces: run it with sudo, or `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`"
+		return "AppArmor restricts unprivileged user namespaces: run it with sudo, or `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`"
 	default:
-		re.Fix = "this system (a container's seccomp profile?) forbids namespaces: run it with sudo, or give the binary capture rights with " + setcapHint() + " and use --host"
+		return "this system (a container's seccomp profile?) forbids namespaces: run it with sudo, or give the binary capture rights with " + setcapHint() + " and use --host"
 	}
-	return re
 }
 
 // ChildFailureError turns a failure reported by the child into an error,
