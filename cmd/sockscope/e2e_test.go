@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	// World-readable, so that the test can also run it as an ordinary user.
 	_ = os.Chmod(dir, 0o755)
 	binary = filepath.Join(dir, "sockscope")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", binary, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build sockscope: %v\n%s", err, out)
