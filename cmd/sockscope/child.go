@@ -75,9 +75,7 @@ func childMain(args []string) int {
 	live.Stop()
 	capErr := <-captured
 
-	if runErr != nil {
-		sink(trace.NoteEvent(&trace.Note{Time: time.Now(), Level: "error", Text: "scenario: " + runErr.Error()}))
-	}
+	// A failed run has already said why in a note of its own.
 	if capErr != nil {
 		sink(trace.NoteEvent(&trace.Note{Time: time.Now(), Level: "error", Text: "capture: " + capErr.Error()}))
 	}
