@@ -67,11 +67,13 @@ type jsonPacket struct {
 
 type jsonState struct {
 	jsonHead
-	Endpoint string `json:"endpoint"`
-	Conn     int    `json:"conn"`
-	From     State  `json:"from"`
-	To       State  `json:"to"`
-	Source   Source `json:"source"`
+	Endpoint string  `json:"endpoint"`
+	Peer     string  `json:"peer,omitempty"`
+	Conn     int     `json:"conn"`
+	From     State   `json:"from"`
+	To       State   `json:"to"`
+	Source   Source  `json:"source"`
+	TimeLeft float64 `json:"time_left,omitempty"`
 }
 
 type jsonNote struct {
@@ -129,7 +131,8 @@ func (e *Encoder) Encode(ev Event) error {
 		v = packetJSON(head, ev.Packet)
 	case ev.State != nil:
 		s := ev.State
-		v = jsonState{jsonHead: head, Endpoint: FormatEndpoint(s.Endpoint, true), Conn: s.Conn, From: s.From, To: s.To, Source: s.Source}
+		v = jsonState{jsonHead: head, Endpoint: FormatEndpoint(s.Endpoint, true), Peer: FormatEndpoint(s.Peer, true),
+			Conn: s.Conn, From: s.From, To: s.To, Source: s.Source, TimeLeft: s.TimeLeft.Seconds()}
 	case ev.Note != nil:
 		v = jsonNote{jsonHead: head, Level: ev.Note.Level, Text: ev.Note.Text}
 	default:
@@ -294,7 +297,12 @@ func decodeLine(b []byte) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		return StateEvent(&StateChange{Time: t, Endpoint: ep, Conn: j.Conn, From: j.From, To: j.To, Source: j.Source}), nil
+		peer, err := parseEndpoint(j.Peer)
+		if err != nil {
+			return Event{}, err
+		}
+		return StateEvent(&StateChange{Time: t, Endpoint: ep, Peer: peer, Conn: j.Conn, From: j.From, To: j.To, Source: j.Source,
+			TimeLeft: time.Duration(j.TimeLeft * float64(time.Second))}), nil
 	case KindNote:
 		var j jsonNote
 		if err := json.Unmarshal(b, &j); err != nil {

@@ -153,9 +153,11 @@ type Packet struct {
 type StateChange struct {
 	Time     time.Time
 	Endpoint Endpoint
-	Conn     int // connection id, 0 for a listener
+	Peer     Endpoint // the other end, when known: it tells connections apart before conn ids are assigned
+	Conn     int      // connection id, 0 for a listener or when not yet assigned
 	From, To State
 	Source   Source
+	TimeLeft time.Duration // kernel only: the TIME_WAIT or FIN_WAIT2 timer's time left, 0 if none
 }
 
 // Note is a remark in the timeline: a warning, a capture statistic, a disagreement.

@@ -75,8 +75,9 @@ func TestJSONLinesRoundTrip(t *testing.T) {
 		Src: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), Dst: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0),
 		Len: 28, Info: "port unreachable"}
 	s := &StateChange{Time: t0.Add(time.Millisecond), Endpoint: c.Local, Conn: 1, From: StateEstablished, To: StateFinWait1, Source: SourceInferred}
+	tw := &StateChange{Time: t0.Add(time.Millisecond), Endpoint: c.Local, Peer: c.Remote, From: StateFinWait2, To: StateTimeWait, Source: SourceKernel, TimeLeft: 59500 * time.Millisecond}
 	n := &Note{Time: t0.Add(3 * time.Millisecond), Level: "warning", Text: "2 packets dropped"}
-	evs := []Event{CallEvent(c), CallEvent(listen), PacketEvent(p), PacketEvent(icmp), StateEvent(s), NoteEvent(n)}
+	evs := []Event{CallEvent(c), CallEvent(listen), PacketEvent(p), PacketEvent(icmp), StateEvent(s), StateEvent(tw), NoteEvent(n)}
 
 	var buf bytes.Buffer
 	enc := NewEncoder(&buf, time.Time{})
