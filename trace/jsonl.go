@@ -22,47 +22,59 @@ type jsonHead struct {
 
 type jsonCall struct {
 	jsonHead
-	ID      int     `json:"id"`
-	Lane    string  `json:"lane"`
-	Op      Op      `json:"op"`
-	FD      int     `json:"fd"`
-	Local   string  `json:"local"`
-	Remote  string  `json:"remote"`
-	Proto   string  `json:"proto,omitempty"`
-	Family  string  `json:"family,omitempty"`
-	Type    string  `json:"type,omitempty"`
-	Backlog *int    `json:"backlog,omitempty"`
-	Flags   int     `json:"flags"`
-	How     string  `json:"how,omitempty"`
-	Option  string  `json:"option,omitempty"`
-	Len     int     `json:"len"`
-	Ret     int     `json:"ret"`
-	Errno   string  `json:"errno"`
-	Data    string  `json:"data"`
-	End     string  `json:"end"`
-	Dur     float64 `json:"dur"`
-	State   State   `json:"state"`
-	Line    int     `json:"line,omitempty"`
+	ID      int        `json:"id"`
+	Lane    string     `json:"lane"`
+	Op      Op         `json:"op"`
+	FD      int        `json:"fd"`
+	Local   string     `json:"local"`
+	Remote  string     `json:"remote"`
+	Proto   string     `json:"proto,omitempty"`
+	Family  string     `json:"family,omitempty"`
+	Type    string     `json:"type,omitempty"`
+	Backlog *int       `json:"backlog,omitempty"`
+	Flags   int        `json:"flags"`
+	How     string     `json:"how,omitempty"`
+	Option  string     `json:"option,omitempty"`
+	Len     int        `json:"len"`
+	Ret     int        `json:"ret"`
+	Errno   string     `json:"errno"`
+	Data    string     `json:"data"`
+	End     string     `json:"end"`
+	Dur     float64    `json:"dur"`
+	State   State      `json:"state"`
+	Line    int        `json:"line,omitempty"`
+	Bytes   *[2]uint32 `json:"bytes,omitempty"`
+	Frames  []int      `json:"frames,omitempty"`
+	jsonTail
+}
+
+// jsonTail holds the fields every kind ends with.
+type jsonTail struct {
+	Explain string `json:"explain,omitempty"`
 }
 
 type jsonPacket struct {
 	jsonHead
-	Frame   int     `json:"frame"`
-	Proto   string  `json:"proto"`
-	Src     string  `json:"src"`
-	Dst     string  `json:"dst"`
-	Flags   *string `json:"flags,omitempty"`
-	Seq     *uint32 `json:"seq,omitempty"`
-	Ack     *uint32 `json:"ack,omitempty"`
-	RSeq    *uint32 `json:"rseq,omitempty"`
-	RAck    *uint32 `json:"rack,omitempty"`
-	Win     *int    `json:"win,omitempty"`
-	Options *string `json:"options,omitempty"`
-	Len     int     `json:"len"`
-	Data    string  `json:"data,omitempty"`
-	Conn    int     `json:"conn"`
-	Info    string  `json:"info,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	Frame    int      `json:"frame"`
+	Proto    string   `json:"proto"`
+	Src      string   `json:"src"`
+	Dst      string   `json:"dst"`
+	Flags    *string  `json:"flags,omitempty"`
+	Seq      *uint32  `json:"seq,omitempty"`
+	Ack      *uint32  `json:"ack,omitempty"`
+	RSeq     *uint32  `json:"rseq,omitempty"`
+	RAck     *uint32  `json:"rack,omitempty"`
+	Win      *int     `json:"win,omitempty"`
+	Options  *string  `json:"options,omitempty"`
+	Len      int      `json:"len"`
+	Data     string   `json:"data,omitempty"`
+	Conn     int      `json:"conn"`
+	Info     string   `json:"info,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Analysis []string `json:"analysis,omitempty"`
+	Calls    []int    `json:"calls,omitempty"`
+	By       string   `json:"by,omitempty"`
+	jsonTail
 }
 
 type jsonState struct {
@@ -74,12 +86,16 @@ type jsonState struct {
 	To       State   `json:"to"`
 	Source   Source  `json:"source"`
 	TimeLeft float64 `json:"time_left,omitempty"`
+	jsonTail
 }
 
 type jsonNote struct {
 	jsonHead
 	Level string `json:"level"`
 	Text  string `json:"text"`
+	Topic string `json:"topic,omitempty"`
+	Conn  int    `json:"conn,omitempty"`
+	jsonTail
 }
 
 // FormatEndpoint renders an endpoint as "ip:port" ("[ip6]:port"), or as the
@@ -123,18 +139,23 @@ func (e *Encoder) Encode(ev Event) error {
 		e.base = t
 	}
 	head := jsonHead{Kind: ev.Kind, Time: formatTime(t), Rel: t.Sub(e.base).Seconds()}
+	tail := jsonTail{Explain: ev.Explain}
 	var v any
 	switch {
 	case ev.Call != nil:
-		v = callJSON(head, ev.Call)
+		j := callJSON(head, ev.Call)
+		j.jsonTail = tail
+		v = j
 	case ev.Packet != nil:
-		v = packetJSON(head, ev.Packet)
+		j := packetJSON(head, ev.Packet)
+		j.jsonTail = tail
+		v = j
 	case ev.State != nil:
 		s := ev.State
 		v = jsonState{jsonHead: head, Endpoint: FormatEndpoint(s.Endpoint, true), Peer: FormatEndpoint(s.Peer, true),
-			Conn: s.Conn, From: s.From, To: s.To, Source: s.Source, TimeLeft: s.TimeLeft.Seconds()}
+			Conn: s.Conn, From: s.From, To: s.To, Source: s.Source, TimeLeft: s.TimeLeft.Seconds(), jsonTail: tail}
 	case ev.Note != nil:
-		v = jsonNote{jsonHead: head, Level: ev.Note.Level, Text: ev.Note.Text}
+		v = jsonNote{jsonHead: head, Level: ev.Note.Level, Text: ev.Note.Text, Topic: ev.Note.Topic, Conn: ev.Note.Conn, jsonTail: tail}
 	default:
 		return fmt.Errorf("encode: empty event")
 	}
@@ -156,7 +177,11 @@ func callJSON(head jsonHead, c *Call) jsonCall {
 		Local: FormatEndpoint(c.Local, true), Remote: FormatEndpoint(c.Remote, true),
 		Proto: c.Proto, Family: c.Family, Type: c.Type, Flags: c.Flags, How: c.How, Option: c.Option,
 		Len: c.Len, Ret: c.Ret, Errno: c.Errno, Data: EscapeData(c.Data),
-		End: formatTime(c.End), State: c.State, Line: c.Line,
+		End: formatTime(c.End), State: c.State, Line: c.Line, Frames: c.Frames,
+	}
+	if c.HasBytes() {
+		b := c.Bytes
+		j.Bytes = &b
 	}
 	if !c.End.IsZero() {
 		j.Dur = c.End.Sub(c.Start).Seconds()
@@ -174,6 +199,7 @@ func packetJSON(head jsonHead, p *Packet) jsonPacket {
 		jsonHead: head, Frame: p.Frame, Proto: p.Proto,
 		Src: FormatEndpoint(p.Src, ports), Dst: FormatEndpoint(p.Dst, ports),
 		Len: p.Len, Data: EscapeData(p.Payload), Conn: p.Conn, Info: p.Info, Error: p.Error,
+		Analysis: p.Analysis, Calls: p.Calls, By: p.By,
 	}
 	if p.Proto == "tcp" {
 		j.Flags, j.Seq, j.Ack, j.RSeq, j.RAck, j.Win, j.Options = &p.Flags, &p.Seq, &p.Ack, &p.RSeq, &p.RAck, &p.Win, &p.Options
@@ -251,13 +277,16 @@ func decodeLine(b []byte) (Event, error) {
 			return Event{}, err
 		}
 		c, err := j.call(t)
-		return CallEvent(c), err
+		ev := CallEvent(c)
+		ev.Explain = j.Explain
+		return ev, err
 	case KindPacket:
 		var j jsonPacket
 		if err := json.Unmarshal(b, &j); err != nil {
 			return Event{}, err
 		}
-		p := &Packet{Frame: j.Frame, Time: t, Proto: j.Proto, Len: j.Len, Conn: j.Conn, Info: j.Info, Error: j.Error}
+		p := &Packet{Frame: j.Frame, Time: t, Proto: j.Proto, Len: j.Len, Conn: j.Conn, Info: j.Info, Error: j.Error,
+			Analysis: j.Analysis, Calls: j.Calls, By: j.By}
 		if p.Src, err = parseEndpoint(j.Src); err != nil {
 			return Event{}, err
 		}
@@ -287,7 +316,9 @@ func decodeLine(b []byte) (Event, error) {
 		if j.Options != nil {
 			p.Options = *j.Options
 		}
-		return PacketEvent(p), nil
+		ev := PacketEvent(p)
+		ev.Explain = j.Explain
+		return ev, nil
 	case KindState:
 		var j jsonState
 		if err := json.Unmarshal(b, &j); err != nil {
@@ -301,14 +332,18 @@ func decodeLine(b []byte) (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		return StateEvent(&StateChange{Time: t, Endpoint: ep, Peer: peer, Conn: j.Conn, From: j.From, To: j.To, Source: j.Source,
-			TimeLeft: time.Duration(j.TimeLeft * float64(time.Second))}), nil
+		ev := StateEvent(&StateChange{Time: t, Endpoint: ep, Peer: peer, Conn: j.Conn, From: j.From, To: j.To, Source: j.Source,
+			TimeLeft: time.Duration(j.TimeLeft * float64(time.Second))})
+		ev.Explain = j.Explain
+		return ev, nil
 	case KindNote:
 		var j jsonNote
 		if err := json.Unmarshal(b, &j); err != nil {
 			return Event{}, err
 		}
-		return NoteEvent(&Note{Time: t, Level: j.Level, Text: j.Text}), nil
+		ev := NoteEvent(&Note{Time: t, Level: j.Level, Text: j.Text, Topic: j.Topic, Conn: j.Conn})
+		ev.Explain = j.Explain
+		return ev, nil
 	}
 	return Event{}, fmt.Errorf("unknown kind %q", head.Kind)
 }
@@ -317,7 +352,10 @@ func (j *jsonCall) call(start time.Time) (*Call, error) {
 	c := &Call{
 		ID: j.ID, Lane: j.Lane, Op: j.Op, FD: j.FD, Proto: j.Proto, Family: j.Family, Type: j.Type,
 		Flags: j.Flags, How: j.How, Option: j.Option, Len: j.Len, Ret: j.Ret, Errno: j.Errno,
-		Start: start, State: j.State, Line: j.Line,
+		Start: start, State: j.State, Line: j.Line, Frames: j.Frames,
+	}
+	if j.Bytes != nil {
+		c.Bytes = *j.Bytes
 	}
 	if j.Backlog != nil {
 		c.Backlog = *j.Backlog

@@ -114,7 +114,14 @@ type Call struct {
 	End   time.Time // when it returned
 	State State     // the socket's TCP state after the call, as the kernel reports it
 	Line  int       // the line of the scenario's listing that made the call, 0 if none
+
+	// Set by decode.Annotate, from the packets.
+	Bytes  [2]uint32 // send/recv on TCP: the stream offsets moved, [start, end), relative as Wireshark numbers them (the first data byte is 1); {0, 0} when unknown
+	Frames []int     // the frames tied to the call: the segments or datagram carrying its bytes, connect's SYN, accept's handshake, close's FIN or RST, the FIN behind a recv that returned 0, an ICMP error
 }
+
+// HasBytes reports whether Bytes is known.
+func (c *Call) HasBytes() bool { return c.Bytes[1] != 0 }
 
 // Frame is one captured link-layer frame, as read from the kernel or a file.
 type Frame struct {
@@ -147,7 +154,32 @@ type Packet struct {
 	Conn    int    // connection id, 0 if none
 	Info    string // a short description for ICMP and other protocols
 	Error   string // why the frame could not be decoded fully, "" if it could
+
+	// Set by decode.Annotate.
+	Analysis []string // TCP: Wireshark's analysis flags (AnalysisRetransmission …) and AnalysisReset
+	Calls    []int    // ids of the calls tied to this packet: the call that sent it, the call that received its bytes, accept for its handshake …
+	By       string   // ByCall when a call sent it, ByKernel when the kernel sent it on its own; "" when no call was recorded (a foreign capture)
 }
+
+// Who sent a packet (Packet.By).
+const (
+	ByCall   = "call"   // a program's call put it on the wire: send's data, connect's SYN, close's FIN
+	ByKernel = "kernel" // the kernel sent it on its own: ACKs, the SYN-ACK, retransmissions, window updates, keep-alives
+)
+
+// Analysis flags on TCP packets, with Wireshark's meanings (tcp.analysis.*).
+const (
+	AnalysisRetransmission     = "retransmission"      // tcp.analysis.retransmission: sequence space sent before
+	AnalysisFastRetransmission = "fast-retransmission" // tcp.analysis.fast_retransmission: resent after ≥ 2 duplicate ACKs asked for it
+	AnalysisDupAck             = "dup-ack"             // tcp.analysis.duplicate_ack: the same ACK, window and seq again, without data
+	AnalysisOutOfOrder         = "out-of-order"        // tcp.analysis.out_of_order: older data arriving soon after newer
+	AnalysisLostSegment        = "lost-segment"        // tcp.analysis.lost_segment: a gap before it: a segment was not captured
+	AnalysisZeroWindow         = "zero-window"         // tcp.analysis.zero_window: the sender's receive buffer is full
+	AnalysisWindowUpdate       = "window-update"       // tcp.analysis.window_update: only the window changed
+	AnalysisKeepAlive          = "keep-alive"          // tcp.analysis.keep_alive: seq one below the next expected, no new data
+	AnalysisKeepAliveAck       = "keep-alive-ack"      // tcp.analysis.keep_alive_ack: the answer to a keep-alive
+	AnalysisReset              = "reset"               // the RST flag: the connection was aborted
+)
 
 // StateChange is a TCP endpoint moving from one state to another.
 type StateChange struct {
@@ -165,7 +197,15 @@ type Note struct {
 	Time  time.Time
 	Level string // "info", "warning" or "error"
 	Text  string
+	Topic string // what the note is about, for programs: TopicSummary, TopicKernelDisagrees, or ""
+	Conn  int    // the connection it is about, 0 if none
 }
+
+// Note topics.
+const (
+	TopicSummary         = "summary"          // a connection's story in plain words, at its end
+	TopicKernelDisagrees = "kernel-disagrees" // the kernel's state differs from the state inferred from the segments
+)
 
 // Conn is one TCP connection or UDP flow.
 type Conn struct {
@@ -182,6 +222,10 @@ type Event struct {
 	Packet *Packet
 	State  *StateChange
 	Note   *Note
+
+	// Explain narrates the event in one or two sentences, in the language
+	// asked for (decode.Annotate fills it); "" when not narrated.
+	Explain string
 }
 
 // Time is when the event happened; for a call, when it was entered.

@@ -208,3 +208,43 @@ func TestAttachCallsGoesWithTheNextFrame(t *testing.T) {
 		t.Errorf("without frames %d calls reported unattached", n)
 	}
 }
+
+func TestJSONLinesCarryTheAnnotations(t *testing.T) {
+	c := sampleCall()
+	c.Bytes, c.Frames = [2]uint32{1, 6}, []int{4}
+	p := &Packet{Frame: 4, Time: t0.Add(time.Millisecond), Proto: "tcp", Src: c.Local, Dst: c.Remote, Flags: "P.",
+		RSeq: 1, RAck: 1, Len: 5, Conn: 1, Analysis: []string{AnalysisRetransmission}, Calls: []int{c.ID}, By: ByKernel}
+	n := &Note{Time: t0.Add(2 * time.Millisecond), Level: "info", Text: "normal open and close", Topic: TopicSummary, Conn: 1}
+	evs := []Event{CallEvent(c), PacketEvent(p), NoteEvent(n)}
+	for i := range evs {
+		evs[i].Explain = "narration " + string(evs[i].Kind)
+	}
+	var buf bytes.Buffer
+	enc := NewEncoder(&buf, time.Time{})
+	for _, ev := range evs {
+		if err := enc.Encode(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for i, want := range []string{`"bytes":[1,6],"frames":[4],"explain":"narration call"}`,
+		`"analysis":["retransmission"],"calls":[7],"by":"kernel","explain":"narration packet"}`,
+		`"topic":"summary","conn":1,"explain":"narration note"}`} {
+		if !strings.HasSuffix(lines[i], want) {
+			t.Errorf("line %d = %s\nwant it to end with %s", i+1, lines[i], want)
+		}
+	}
+	dec := NewDecoder(&buf)
+	for i, want := range evs {
+		got, err := dec.Decode()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d:\n got %#v\nwant %#v", i, deref(got), deref(want))
+		}
+	}
+}
