@@ -33,7 +33,9 @@ func relNums(evs [][]trace.Event) []string {
 func TestHandshakeAndClose(t *testing.T) {
 	t.Run("three-segment close", func(t *testing.T) {
 		// Linux delays the ACK of the client's FIN so that it rides on
-		// the server's FIN: the client skips FIN_WAIT2.
+		// the server's FIN: the client passes FIN_WAIT2 on that very
+		// segment (the ACK is processed before the FIN, as the kernel's
+		// inet_sock_set_state tracepoint shows) and lands in TIME_WAIT.
 		c := handshake(newConvo(t, 1000, 5000)).
 			c("P.", "hello").s(".", "").s("P.", "hello").c(".", "").
 			c("F.", "").s("F.", "").c(".", "")
@@ -43,7 +45,7 @@ func TestHandshakeAndClose(t *testing.T) {
 			openSYN, openSYNAK, openACK,
 			"P. " + estab, ". " + estab, "P. " + estab, ". " + estab,
 			"F.  client ESTABLISHED>FIN_WAIT1  server ESTABLISHED>CLOSE_WAIT  | FIN_WAIT1 CLOSE_WAIT",
-			"F.  server CLOSE_WAIT>LAST_ACK  client FIN_WAIT1>TIME_WAIT  | TIME_WAIT LAST_ACK",
+			"F.  server CLOSE_WAIT>LAST_ACK  client FIN_WAIT1>FIN_WAIT2  client FIN_WAIT2>TIME_WAIT  | TIME_WAIT LAST_ACK",
 			".  server LAST_ACK>CLOSED  | TIME_WAIT CLOSED",
 		})
 		checkStory(t, relNums(evs), []string{
@@ -106,7 +108,7 @@ func TestServerClosesFirst(t *testing.T) {
 	checkStory(t, pl.lines, []string{
 		openSYN, openSYNAK, openACK, "P. " + estab, "P. " + estab,
 		"F.  server ESTABLISHED>FIN_WAIT1  client ESTABLISHED>CLOSE_WAIT  | CLOSE_WAIT FIN_WAIT1",
-		"F.  client CLOSE_WAIT>LAST_ACK  server FIN_WAIT1>TIME_WAIT  | LAST_ACK TIME_WAIT",
+		"F.  client CLOSE_WAIT>LAST_ACK  server FIN_WAIT1>FIN_WAIT2  server FIN_WAIT2>TIME_WAIT  | LAST_ACK TIME_WAIT",
 		".  client LAST_ACK>CLOSED  | CLOSED TIME_WAIT",
 	})
 }
@@ -181,7 +183,7 @@ func TestRetransmittedSyn(t *testing.T) {
 		openACK,
 		"F.  client ESTABLISHED>FIN_WAIT1  server ESTABLISHED>CLOSE_WAIT  | FIN_WAIT1 CLOSE_WAIT",
 		"F.  | FIN_WAIT1 CLOSE_WAIT",
-		"F.  server CLOSE_WAIT>LAST_ACK  client FIN_WAIT1>TIME_WAIT  | TIME_WAIT LAST_ACK",
+		"F.  server CLOSE_WAIT>LAST_ACK  client FIN_WAIT1>FIN_WAIT2  client FIN_WAIT2>TIME_WAIT  | TIME_WAIT LAST_ACK",
 		".  server LAST_ACK>CLOSED  | TIME_WAIT CLOSED",
 	})
 	if n := len(d.Conns()); n != 1 {
@@ -229,7 +231,7 @@ func TestMidStreamCapture(t *testing.T) {
 	checkStory(t, pl.lines, []string{
 		"P.  | ESTABLISHED ESTABLISHED", ".  | ESTABLISHED ESTABLISHED", "P.  | ESTABLISHED ESTABLISHED",
 		"F.  server ESTABLISHED>FIN_WAIT1  client ESTABLISHED>CLOSE_WAIT  | CLOSE_WAIT FIN_WAIT1",
-		"F.  client CLOSE_WAIT>LAST_ACK  server FIN_WAIT1>TIME_WAIT  | LAST_ACK TIME_WAIT",
+		"F.  client CLOSE_WAIT>LAST_ACK  server FIN_WAIT1>FIN_WAIT2  server FIN_WAIT2>TIME_WAIT  | LAST_ACK TIME_WAIT",
 		".  client LAST_ACK>CLOSED  | CLOSED TIME_WAIT",
 	})
 	if c := d.Conns()[0]; c.Client != srvAP {

@@ -215,16 +215,20 @@ func establishedHandler(e *endpoint, s *segment, out bool, _ *machine) trace.Sta
 }
 
 // finWait1Handler: our FIN is out. An ACK of it leads to FIN_WAIT2; the
-// peer's FIN leads to CLOSING, or straight to TIME_WAIT when it also acks
-// our FIN (Linux delays the ACK of a FIN so that it rides on the peer's FIN,
-// and a "four-way" close shows three segments).
-func finWait1Handler(e *endpoint, s *segment, out bool, _ *machine) trace.State {
+// peer's FIN leads to CLOSING, or to TIME_WAIT when it also acks our FIN
+// (Linux delays the ACK of a FIN so that it rides on the peer's FIN, and a
+// "four-way" close shows three segments). Like Linux's
+// tcp_rcv_state_process and RFC 9293, the ACK is processed before the FIN:
+// the end passes through FIN_WAIT2 on that very segment, and the kernel's
+// inet_sock_set_state tracepoint records both transitions.
+func finWait1Handler(e *endpoint, s *segment, out bool, m *machine) trace.State {
 	if out {
 		return e.state
 	}
 	acked := e.ackedFIN(s)
 	switch {
 	case s.has(flagFIN) && acked:
+		m.move(e, trace.StateFinWait2)
 		return trace.StateTimeWait
 	case s.has(flagFIN):
 		return trace.StateClosing // simultaneous close
