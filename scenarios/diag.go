@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -56,30 +57,38 @@ func (d *differ) close() { unix.Close(d.fd) }
 // socket that is really gone stays gone, so retrying cannot invent states.
 const diagAttempts = 3
 
+// diagState is what sock_diag says of one socket.
+type diagState struct {
+	state trace.State
+	// left is the time left on a TIME_WAIT or FIN_WAIT2 timer
+	// (idiag_expires), 0 in other states.
+	left time.Duration
+}
+
 // state returns the state of the TCP socket local↔remote, CLOSED if the
 // kernel has no such socket. remote is the zero value for a listener.
-func (d *differ) state(family int, local, remote netip.AddrPort) (trace.State, error) {
+func (d *differ) state(family int, local, remote netip.AddrPort) (diagState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for range diagAttempts - 1 {
-		if st, err := d.lookup(family, local, remote); err != nil || st != trace.StateClosed {
+		if st, err := d.lookup(family, local, remote); err != nil || st.state != trace.StateClosed {
 			return st, err
 		}
 	}
 	return d.lookup(family, local, remote)
 }
 
-func (d *differ) lookup(family int, local, remote netip.AddrPort) (trace.State, error) {
+func (d *differ) lookup(family int, local, remote netip.AddrPort) (diagState, error) {
 	d.seq++
 	req := diagRequest(family, local, remote, d.seq)
 	if err := unix.Sendto(d.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return "", fmt.Errorf("sock_diag request: %w", err)
+		return diagState{}, fmt.Errorf("sock_diag request: %w", err)
 	}
 	buf := make([]byte, 8192)
 	for {
 		n, _, err := unix.Recvfrom(d.fd, buf, 0)
 		if err != nil {
-			return "", fmt.Errorf("sock_diag reply: %w", err)
+			return diagState{}, fmt.Errorf("sock_diag reply: %w", err)
 		}
 		st, seq, err := parseDiagReply(buf[:n], local, remote)
 		if seq != d.seq {
@@ -129,39 +138,47 @@ func putDiagAddr(dst []byte, family int, a netip.Addr) {
 	copy(dst, v6[:])
 }
 
-// parseDiagReply reads the state and the sequence number from the kernel's
-// answer. The kernel's exact lookup falls back to a listener on the local
-// port when no connection matches: a reply for another 4-tuple means that
-// the connection is gone.
-func parseDiagReply(b []byte, local, remote netip.AddrPort) (trace.State, uint32, error) {
+// parseDiagReply reads the state, its timer and the sequence number from
+// the kernel's answer. The kernel's exact lookup falls back to a listener on
+// the local port when no connection matches: a reply for another 4-tuple
+// means that the connection is gone.
+func parseDiagReply(b []byte, local, remote netip.AddrPort) (diagState, uint32, error) {
 	ne := binary.NativeEndian
 	if len(b) < sizeofNlmsghdr {
-		return "", 0, fmt.Errorf("sock_diag reply: %d bytes", len(b))
+		return diagState{}, 0, fmt.Errorf("sock_diag reply: %d bytes", len(b))
 	}
 	seq := ne.Uint32(b[8:])
 	switch typ := ne.Uint16(b[4:]); typ {
 	case unix.NLMSG_ERROR:
 		if len(b) < sizeofNlmsghdr+4 {
-			return "", seq, fmt.Errorf("sock_diag reply: short error")
+			return diagState{}, seq, fmt.Errorf("sock_diag reply: short error")
 		}
 		errno := unix.Errno(-int32(ne.Uint32(b[sizeofNlmsghdr:])))
 		if errno == unix.ENOENT {
-			return trace.StateClosed, seq, nil
+			return diagState{state: trace.StateClosed}, seq, nil
 		}
-		return "", seq, fmt.Errorf("sock_diag: %w", errno)
+		return diagState{}, seq, fmt.Errorf("sock_diag: %w", errno)
 	case unix.SOCK_DIAG_BY_FAMILY:
 		m := b[sizeofNlmsghdr:]
 		if len(m) < sizeofInetDiagMsg {
-			return "", seq, fmt.Errorf("sock_diag reply: short message")
+			return diagState{}, seq, fmt.Errorf("sock_diag reply: short message")
 		}
-		// inet_diag_msg: family, state, timer, retrans, then the sockid.
+		// inet_diag_msg: family, state, timer, retrans, the sockid, then
+		// expires (ms), rqueue, wqueue, uid, inode.
 		id := m[4:]
 		if binary.BigEndian.Uint16(id[0:]) != local.Port() || binary.BigEndian.Uint16(id[2:]) != remote.Port() {
-			return trace.StateClosed, seq, nil
+			return diagState{state: trace.StateClosed}, seq, nil
 		}
-		// A time-wait socket reports its substate (FIN_WAIT2 or TIME_WAIT).
-		return stateName(m[1]), seq, nil
+		// A time-wait socket reports its substate (FIN_WAIT2 or TIME_WAIT)
+		// and, with timer 3, the time left before the kernel forgets it.
+		ds := diagState{state: stateName(m[1])}
+		if ds.state == trace.StateTimeWait || ds.state == trace.StateFinWait2 {
+			if timer := m[2]; timer != 0 {
+				ds.left = time.Duration(ne.Uint32(m[4+sizeofInetDiagID:])) * time.Millisecond
+			}
+		}
+		return ds, seq, nil
 	default:
-		return "", seq, fmt.Errorf("sock_diag reply: message type %d", typ)
+		return diagState{}, seq, fmt.Errorf("sock_diag reply: message type %d", typ)
 	}
 }

@@ -23,11 +23,15 @@ const DefaultTimeout = 5 * time.Second
 type Options struct {
 	Port    int           // server port; 0: the kernel picks one
 	Host    string        // IP address the server binds; "" means 127.0.0.1
-	Clients int           // clients, for scenarios that have several; 0 means 1
+	Clients int           // clients, for scenarios that have several; 0: the scenario's default
 	Message []string      // what the clients send; nil: the scenario's own lines
 	Pace    time.Duration // pause before every call, for classrooms
 	Timeout time.Duration // 0: DefaultTimeout, plus 100 pauses when Pace is set
+	Bytes   int64         // bulk: how many bytes to move; 0: the scenario's default
 }
+
+// MaxClients bounds Options.Clients.
+const MaxClients = 16
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Host == "" {
@@ -43,8 +47,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Port < 0 || o.Port > 65535 {
 		return o, fmt.Errorf("port %d out of range", o.Port)
 	}
-	if o.Clients <= 0 {
-		o.Clients = 1
+	if o.Clients < 0 || o.Clients > MaxClients {
+		return o, fmt.Errorf("%d clients: use 1 to %d", o.Clients, MaxClients)
+	}
+	if o.Bytes < 0 {
+		return o, fmt.Errorf("%d bytes: use a positive number", o.Bytes)
 	}
 	if o.Pace < 0 {
 		o.Pace = 0
@@ -93,6 +100,13 @@ type flight struct {
 	c           *trace.Call
 	what        string // "server accept(3)"
 	interrupted bool
+
+	// The kernel's state after the call: the socket it is of (for accept,
+	// the new one), when it was read, the TIME_WAIT or FIN_WAIT2 timer
+	// left. ss is nil when no state was read.
+	ss   *sock
+	at   time.Time
+	left time.Duration
 }
 
 // errInterrupted is what a call cut short by the watchdog returns; the
@@ -111,6 +125,9 @@ var errTimeout = errors.New("scenario timeout")
 func Run(ctx context.Context, sc *Scenario, opts Options, sink func(trace.Event)) error {
 	if sc == nil || sc.Run == nil {
 		return errors.New("scenario: nothing to run")
+	}
+	if opts.Host == "" {
+		opts.Host = sc.host
 	}
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -329,6 +346,46 @@ func (e *Env) Options() Options { return e.r.opts }
 func (e *Env) Addr() netip.AddrPort {
 	a := netip.MustParseAddr(e.r.opts.Host) // checked by withDefaults
 	return netip.AddrPortFrom(a.Unmap(), uint16(e.r.opts.Port))
+}
+
+// Clients is Options.Clients, or def when it is 0.
+func (e *Env) Clients(def int) int {
+	if e.r.opts.Clients > 0 {
+		return e.r.opts.Clients
+	}
+	return def
+}
+
+// Messages is Options.Message, or def when there is none.
+func (e *Env) Messages(def []string) []string {
+	if len(e.r.opts.Message) > 0 {
+		return e.r.opts.Message
+	}
+	return def
+}
+
+// Sleep pauses the lane for d, as a program's time.sleep() does, or until
+// the run stops. It is not a socket call: nothing is recorded.
+func (e *Env) Sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-e.r.ctx.Done():
+	}
+}
+
+// Wait waits until ch is closed (or sends), or the run stops; it reports
+// whether ch did. Scenarios use it to order two programs' calls where the
+// real programs would race (one program's close before the other's), so
+// that every run tells the same story. Nothing is recorded.
+func (e *Env) Wait(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-e.r.ctx.Done():
+		return false
+	}
 }
 
 // Family is the address family matching Options.Host.

@@ -17,6 +17,8 @@ type Scenario struct {
 	// number in Listing, whatever its lane.
 	Listing string
 	Run     func(*Env) error // runs the lanes; Run (the function) waits for them
+
+	host string // the address the server binds unless Options.Host says; "" is 127.0.0.1
 }
 
 // registry holds every scenario; names are unique.

@@ -33,6 +33,7 @@ type sock struct {
 	local  netip.AddrPort // getsockname, once bound
 	remote netip.AddrPort // the peer, once known
 	closed bool
+	last   trace.State // the TCP state last recorded, "" before the first
 }
 
 // At returns a view of s whose next call is attributed to line of the
@@ -75,6 +76,9 @@ func (e *Env) Socket(lane string, family, sotype int) (*Sock, error) {
 		return nil, e.r.finish(f, nil, -1, err)
 	}
 	st := &sock{r: e.r, lane: lane, fd: fd, family: family, sotype: sotype}
+	if sotype == unix.SOCK_STREAM {
+		st.last = trace.StateClosed // a new TCP socket: no state change to report
+	}
 	e.r.adopt(st)
 	c.FD = fd
 	if err := e.r.finish(f, st, fd, nil); err != nil {
@@ -159,7 +163,7 @@ func (s *Sock) AcceptAs(lane string) (*Sock, error) {
 	ns.remote = addrPort(sa)
 	ns.refreshLocal()
 	c.Local, c.Remote = ns.local, ns.remote
-	c.State = tcpState(nfd)
+	f.observe(ns, true)
 	if err := s.st.r.finish(f, s.st, nfd, nil); err != nil {
 		return nil, err
 	}
@@ -184,6 +188,18 @@ func (s *Sock) Connect(addr netip.AddrPort) error {
 		s.st.setRemote(addr)
 	}
 	s.st.refreshLocal()
+	if err != nil {
+		// A failed connect keeps its port but forgets its address
+		// (getsockname says 0.0.0.0): the SYN went out from the address
+		// the kernel's routing picks for addr.
+		s.st.mu.Lock()
+		if s.st.local.IsValid() && s.st.local.Addr().IsUnspecified() {
+			if src, ok := routeSource(s.st.family, addr); ok {
+				s.st.local = netip.AddrPortFrom(src, s.st.local.Port())
+			}
+		}
+		s.st.mu.Unlock()
+	}
 	return s.st.r.finish(f, s.st, 0, err)
 }
 
@@ -337,22 +353,113 @@ func (s *Sock) Close() error {
 	}
 	s.st.mu.Lock()
 	s.st.closed = true
-	local, remote := s.st.local, s.st.remote
 	s.st.mu.Unlock()
 	s.st.r.forget(s.st)
 	err = unix.Close(s.st.fd)
 	c.End = time.Now()
 	if s.st.sotype == unix.SOCK_STREAM {
-		switch {
-		case !local.IsValid():
-			c.State = trace.StateClosed // never bound: nothing can outlive the fd
-		case s.st.r.diag != nil:
-			if st, derr := s.st.r.diag.state(s.st.family, local, remote); derr == nil {
-				c.State = st
-			}
-		}
+		f.observe(s.st, false)
 	}
 	return s.st.r.finish(f, s.st, 0, err)
+}
+
+// Sendall is Python's sendall(): send(fd, rest, 0) until the kernel has
+// taken every byte. Each send is one recorded call; on a blocking socket
+// the first usually takes everything.
+func (s *Sock) Sendall(b []byte) error {
+	for {
+		n, err := s.Send(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		if len(b) == 0 {
+			return nil
+		}
+	}
+}
+
+// SetRcvTimeout is setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, d): a blocking
+// recv that waits longer fails with EAGAIN.
+func (s *Sock) SetRcvTimeout(d time.Duration) error {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	return s.setsockopt(fmt.Sprintf("SO_RCVTIMEO=%s", d), func() error {
+		return unix.SetsockoptTimeval(s.st.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	})
+}
+
+// observe reads the TCP state of s after the call f (open: whether s's fd
+// is still open) and makes it the call's State.
+func (f *flight) observe(s *sock, open bool) {
+	ds, at := s.kernelState(open)
+	f.c.State, f.ss, f.left, f.at = ds.state, s, ds.left, at
+}
+
+// kernelState is the socket's TCP state as the kernel reports it now, and
+// when it was read. While the fd is open, TCP_INFO on it; after close(), an
+// exact sock_diag lookup by 4-tuple: the connection outlives the fd
+// (FIN_WAIT1, FIN_WAIT2, TIME_WAIT, LAST_ACK, or CLOSED once the kernel has
+// forgotten it). When TCP_INFO says CLOSED on a connected fd, the
+// connection may have passed to a time-wait socket of its own (a FIN
+// received in FIN_WAIT2 does that while the fd is still open): sock_diag
+// says which.
+func (s *sock) kernelState(open bool) (diagState, time.Time) {
+	s.mu.Lock()
+	local, remote := s.local, s.remote
+	s.mu.Unlock()
+	var ds diagState
+	if open {
+		ds.state = tcpState(s.fd)
+		if ds.state != trace.StateClosed || !local.IsValid() || !remote.IsValid() || s.r.diag == nil {
+			return ds, time.Now()
+		}
+	} else if !local.IsValid() {
+		// Never bound: nothing can outlive the fd.
+		return diagState{state: trace.StateClosed}, time.Now()
+	}
+	if s.r.diag == nil {
+		return diagState{}, time.Now()
+	}
+	ds, err := s.r.diag.state(s.family, local, remote)
+	at := time.Now()
+	if err != nil {
+		return diagState{}, at
+	}
+	return ds, at
+}
+
+// changeState records st as the socket's state and reports the state it
+// had, and whether that was different.
+func (s *sock) changeState(st trace.State) (trace.State, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := s.last
+	s.last = st
+	return from, from != st
+}
+
+// routeSource is the source address the kernel picks for packets to dst:
+// the local address of a UDP socket connected to it (no packet is sent).
+// It is sockscope's bookkeeping, not the program's: nothing is recorded.
+func routeSource(family int, dst netip.AddrPort) (netip.Addr, bool) {
+	sa, err := sockaddr(family, dst)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, sa); err != nil {
+		return netip.Addr{}, false
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	a := addrPort(got).Addr()
+	return a, a.IsValid() && !a.IsUnspecified()
 }
 
 // finish completes a call record and sends it to the sink, unless the stop
@@ -373,14 +480,25 @@ func (r *run) finish(f *flight, st *sock, ret int, err error) error {
 			c.Remote = st.remote
 		}
 		st.mu.Unlock()
-		if c.State == "" && c.Op != trace.OpClose && st.sotype == unix.SOCK_STREAM {
-			c.State = tcpState(st.fd)
+		if f.ss == nil && c.Op != trace.OpClose && st.sotype == unix.SOCK_STREAM {
+			f.observe(st, true)
 		}
 	}
 	if !r.leave(f) {
 		return fmt.Errorf("%s: %s: %w", c.Lane, c.Op, errInterrupted)
 	}
 	r.emit(trace.CallEvent(c))
+	if f.ss != nil && c.State != trace.StateUnknown {
+		if from, changed := f.ss.changeState(c.State); changed {
+			f.ss.mu.Lock()
+			local, remote := f.ss.local, f.ss.remote
+			f.ss.mu.Unlock()
+			r.emit(trace.StateEvent(&trace.StateChange{
+				Time: f.at, Endpoint: local, Peer: remote, From: from, To: c.State,
+				Source: trace.SourceKernel, TimeLeft: f.left,
+			}))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", c.Lane, c.Op, err)
 	}

@@ -337,8 +337,13 @@ func TestServerClosesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.close()
-	if st, err := d.state(unix.AF_INET, cs[5].Local, cs[5].Remote); err != nil || st != trace.StateTimeWait {
-		t.Errorf("server side after both closes: %q %v", st, err)
+	st, err := d.state(unix.AF_INET, cs[5].Local, cs[5].Remote)
+	if err != nil || st.state != trace.StateTimeWait {
+		t.Errorf("server side after both closes: %q %v", st.state, err)
+	}
+	// Linux's TIME_WAIT lasts 60 s (TCP_TIMEWAIT_LEN); this one has just begun.
+	if st.left <= 50*time.Second || st.left > 60*time.Second {
+		t.Errorf("TIME_WAIT time left: %s", st.left)
 	}
 }
 
@@ -447,13 +452,13 @@ func TestPace(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	for _, o := range []Options{{Host: "localhost"}, {Port: 70000}, {Host: "fe80::1%lo"}} {
+	for _, o := range []Options{{Host: "localhost"}, {Port: 70000}, {Host: "fe80::1%lo"}, {Clients: MaxClients + 1}, {Bytes: -1}} {
 		if err := Run(context.Background(), tcpEcho, o, nil); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
 	}
 	o, err := Options{Pace: time.Second}.withDefaults()
-	if err != nil || o.Timeout != DefaultTimeout+100*time.Second || o.Host != "127.0.0.1" || o.Clients != 1 {
+	if err != nil || o.Timeout != DefaultTimeout+100*time.Second || o.Host != "127.0.0.1" || o.Clients != 0 {
 		t.Errorf("defaults: %+v %v", o, err)
 	}
 }
