@@ -27,6 +27,7 @@ type seg struct {
 	data       string
 	opts       []layers.TCPOption
 	win        uint16
+	zeroWin    bool // send a window of 0 (win 0 means the default, 512)
 }
 
 // endpoints of a synthesised conversation.
@@ -43,7 +44,7 @@ func tcpLayer(s seg, src, dst netip.AddrPort) *layers.TCP {
 		SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
 		Seq: s.seq, Ack: s.ack, Window: s.win, Options: s.opts,
 	}
-	if t.Window == 0 {
+	if t.Window == 0 && !s.zeroWin {
 		t.Window = 512
 	}
 	for _, c := range s.flags {
