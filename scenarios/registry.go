@@ -24,6 +24,15 @@ type Scenario struct {
 // registry holds every scenario; names are unique.
 var registry = []*Scenario{
 	tcpEcho,
+	ipv6Echo,
+	hello,
+	chat,
+	httpGet,
+	requestReply,
+	udpEcho,
+	refused,
+	halfClose,
+	reset,
 }
 
 // All returns every scenario, sorted by name.

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,39 +65,66 @@ for data in ['hello', 'how are you?', 'bye']:  # instead of input('>')
 client.close()
 `
 
-// The listing lines of tcp-echo's calls.
-var echoLine = struct {
+// echoLines are the listing lines of tcp-echo's calls.
+type echoLines struct {
 	socket, bind, listen, accept, recv, send, closeConn, closeSock int
 	cSocket, cConnect, cSend, cRecv, cClose                        int
-}{
-	socket:    lineOf(tcpEchoListing, "sock = socket("),
-	bind:      lineOf(tcpEchoListing, "sock.bind("),
-	listen:    lineOf(tcpEchoListing, "sock.listen("),
-	accept:    lineOf(tcpEchoListing, "sock.accept()"),
-	recv:      lineOf(tcpEchoListing, "tcpClientSock.recv("),
-	send:      lineOf(tcpEchoListing, "tcpClientSock.send("),
-	closeConn: lineOf(tcpEchoListing, "tcpClientSock.close()"),
-	closeSock: lineOf(tcpEchoListing, "sock.close()"),
-	cSocket:   lineOf(tcpEchoListing, "client = socket("),
-	cConnect:  lineOf(tcpEchoListing, "client.connect("),
-	cSend:     lineOf(tcpEchoListing, "client.send("),
-	cRecv:     lineOf(tcpEchoListing, "client.recv("),
-	cClose:    lineOf(tcpEchoListing, "client.close()"),
 }
+
+func echoLinesOf(listing string) *echoLines {
+	return &echoLines{
+		socket:    lineOf(listing, "sock = socket("),
+		bind:      lineOf(listing, "sock.bind("),
+		listen:    lineOf(listing, "sock.listen("),
+		accept:    lineOf(listing, "sock.accept()"),
+		recv:      lineOf(listing, "tcpClientSock.recv("),
+		send:      lineOf(listing, "tcpClientSock.send("),
+		closeConn: lineOf(listing, "tcpClientSock.close()"),
+		closeSock: lineOf(listing, "sock.close()"),
+		cSocket:   lineOf(listing, "client = socket("),
+		cConnect:  lineOf(listing, "client.connect("),
+		cSend:     lineOf(listing, "client.send("),
+		cRecv:     lineOf(listing, "client.recv("),
+		cClose:    lineOf(listing, "client.close()"),
+	}
+}
+
+var echoLine = echoLinesOf(tcpEchoListing)
+
+// The same programs over IPv6: AF_INET6 sockets on ::1.
+var ipv6Echo = &Scenario{
+	Name:     "ipv6",
+	Summary:  "tcp-echo over IPv6: AF_INET6 sockets on ::1, the same handshake, data and close",
+	Tutorial: "003_91d756ff9d2e4137.txt",
+	Duration: "< 1 s",
+	Listing:  ipv6EchoListing,
+	Run:      func(env *Env) error { return runEcho(env, ipv6EchoLine) },
+	host:     "::1",
+}
+
+var ipv6EchoListing = strings.NewReplacer(
+	"# tcpserver.py: the ctime echo server", "# tcpserver6.py: the ctime echo server over IPv6",
+	"# tcpclient.py: its client", "# tcpclient6.py: its client",
+	"AF_INET", "AF_INET6",
+	"'127.0.0.1'", "'::1'",
+).Replace(tcpEchoListing)
+
+var ipv6EchoLine = echoLinesOf(ipv6EchoListing)
 
 var tcpEchoMessages = []string{"hello", "how are you?", "bye"}
 
 const echoBufSize = 1024
 
-func runTCPEcho(env *Env) error {
+func runTCPEcho(env *Env) error { return runEcho(env, echoLine) }
+
+func runEcho(env *Env, l *echoLines) error {
 	ready := make(chan netip.AddrPort, 1) // the listening address
-	env.Go(func() error { return echoServer(env, ready) })
-	env.Go(func() error { return echoClient(env, ready) })
+	env.Go(func() error { return echoServer(env, l, ready) })
+	env.Go(func() error { return echoClient(env, l, ready) })
 	return nil
 }
 
-func echoServer(env *Env, ready chan<- netip.AddrPort) error {
-	l := &echoLine
+func echoServer(env *Env, l *echoLines, ready chan<- netip.AddrPort) error {
 	sock, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
 	if err != nil {
 		return err
@@ -131,8 +159,7 @@ func echoServer(env *Env, ready chan<- netip.AddrPort) error {
 	return sock.At(l.closeSock).Close()
 }
 
-func echoClient(env *Env, ready <-chan netip.AddrPort) error {
-	l := &echoLine
+func echoClient(env *Env, l *echoLines, ready <-chan netip.AddrPort) error {
 	var addr netip.AddrPort
 	select {
 	case addr = <-ready:

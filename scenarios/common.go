@@ -1,0 +1,102 @@
+package scenarios
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// clientLane names client i (0-based) of n: "client" when there is one,
+// "client1", "client2" … otherwise.
+func clientLane(i, n int) string {
+	if n == 1 {
+		return "client"
+	}
+	return fmt.Sprintf("client%d", i+1)
+}
+
+// await receives the listening address from ready, or reports false when
+// the run stopped first (the run says why).
+func await(env *Env, ready <-chan netip.AddrPort) (netip.AddrPort, bool) {
+	select {
+	case a := <-ready:
+		return a, true
+	case <-env.Context().Done():
+		return netip.AddrPort{}, false
+	}
+}
+
+// closedPort is an address on the server's host where nothing listens:
+// Options.Port if set, otherwise a port the kernel hands out for sotype and
+// that sockscope releases at once. Its socket is sockscope's bookkeeping,
+// not the program's (never connected, it sends nothing): nothing is
+// recorded.
+func closedPort(env *Env, sotype int) (netip.AddrPort, error) {
+	addr := env.Addr()
+	if addr.Port() != 0 {
+		return addr, nil
+	}
+	fd, err := unix.Socket(env.Family(), sotype|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return addr, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer unix.Close(fd)
+	sa, err := sockaddr(env.Family(), addr)
+	if err != nil {
+		return addr, err
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return addr, fmt.Errorf("pick a free port: %w", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return addr, fmt.Errorf("pick a free port: %w", err)
+	}
+	return netip.AddrPortFrom(addr.Addr(), addrPort(got).Port()), nil
+}
+
+// signal is a one-shot event between lanes: one lane fires it, others
+// Env.Wait for it.
+type signal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+func (s *signal) fire()                 { s.once.Do(func() { close(s.ch) }) }
+func (s *signal) done() <-chan struct{} { return s.ch }
+
+// signals are one-shot events keyed by a connection's client address.
+type signals struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]*signal
+}
+
+func (s *signals) get(k netip.AddrPort) *signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[netip.AddrPort]*signal{}
+	}
+	if s.m[k] == nil {
+		s.m[k] = newSignal()
+	}
+	return s.m[k]
+}
+
+// lineAfter is the 1-based number of the first listing line containing s
+// after the one line containing after (see lineOf). A listing with two
+// programs names each program's lines after its heading.
+func lineAfter(listing, after, s string) int {
+	start := lineOf(listing, after)
+	for i, l := range strings.Split(listing, "\n")[start:] {
+		if strings.Contains(l, s) {
+			return start + i + 1
+		}
+	}
+	panic(fmt.Sprintf("scenarios: %q is not in the listing after %q", s, after))
+}
