@@ -129,6 +129,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options, sink func(trace.Event)
 	if opts.Host == "" {
 		opts.Host = sc.host
 	}
+	if opts.Timeout <= 0 && sc.timeout != nil {
+		opts.Timeout = sc.timeout(opts) + 100*max(opts.Pace, 0)
+	}
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return fmt.Errorf("scenario %s: %w", sc.Name, err)

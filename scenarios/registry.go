@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Scenario is one socket program from the tutorials.
@@ -18,7 +19,8 @@ type Scenario struct {
 	Listing string
 	Run     func(*Env) error // runs the lanes; Run (the function) waits for them
 
-	host string // the address the server binds unless Options.Host says; "" is 127.0.0.1
+	host    string                      // the address the server binds unless Options.Host says; "" is 127.0.0.1
+	timeout func(Options) time.Duration // the run's timeout when Options.Timeout is 0; nil: DefaultTimeout
 }
 
 // registry holds every scenario; names are unique.
@@ -33,6 +35,11 @@ var registry = []*Scenario{
 	refused,
 	halfClose,
 	reset,
+	boundaries,
+	backlog,
+	udpUnreachable,
+	addrInUse,
+	bulk,
 }
 
 // All returns every scenario, sorted by name.

@@ -76,8 +76,8 @@ const (
 
 var resetLine = struct {
 	socket, bind, listen, accept1, recv1, recvReset, close1, accept2, recv2, close2, closeServer int
-	cSocket1, cLinger, cConnect1, cSend1, cClose1                                               int
-	cSocket2, cConnect2, cSend2, cRecv2, cClose2                                                int
+	cSocket1, cLinger, cConnect1, cSend1, cClose1                                                int
+	cSocket2, cConnect2, cSend2, cRecv2, cClose2                                                 int
 }{
 	socket:      lineOf(resetListing, "server = socket("),
 	bind:        lineOf(resetListing, "server.bind("),
