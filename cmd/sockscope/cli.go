@@ -98,7 +98,26 @@ type runFlags struct {
 	messages []string
 	pace     time.Duration
 	timeout  time.Duration
+	bytes    bulkBytes
 }
+
+// bulkBytes is --bytes: a size like 8M or 256MB (scenarios.ParseBytes).
+type bulkBytes int64
+
+func (b *bulkBytes) String() string {
+	if *b == 0 {
+		return ""
+	}
+	return fmt.Sprint(int64(*b))
+}
+
+func (b *bulkBytes) Set(s string) error {
+	n, err := scenarios.ParseBytes(s)
+	*b = bulkBytes(n)
+	return err
+}
+
+func (b *bulkBytes) Type() string { return "size" }
 
 func newRunCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	var f runFlags
@@ -133,6 +152,7 @@ then privileges drop to the invoking user before the scenario runs or any file i
 	fl.StringArrayVar(&f.messages, "message", nil, "a message the client sends (repeat for several)")
 	fl.DurationVar(&f.pace, "pace", 0, "pause between the program's steps, e.g. 500ms, for a classroom")
 	fl.DurationVar(&f.timeout, "timeout", 0, "end a stuck scenario after this long (default: the scenario's own)")
+	fl.Var(&f.bytes, "bytes", "bulk: how much data to send, e.g. 8M or 1G (default 256M)")
 	return cmd
 }
 

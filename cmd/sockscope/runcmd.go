@@ -34,7 +34,7 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 		return &exitError{exitCannot, fmt.Errorf("no scenario %q: 'sockscope list' shows them", name)}
 	}
 	req, err := json.Marshal(childRequest{Scenario: sc.Name, Options: scenarios.Options{
-		Port: f.port, Clients: f.clients, Message: f.messages, Pace: f.pace, Timeout: f.timeout,
+		Port: f.port, Clients: f.clients, Message: f.messages, Pace: f.pace, Timeout: f.timeout, Bytes: int64(f.bytes),
 	}})
 	if err != nil {
 		return &exitError{exitCannot, err}
