@@ -1,0 +1,409 @@
+package decode
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sockscope/sockscope/decode/narrate"
+	"github.com/sockscope/sockscope/trace"
+)
+
+// The narration: one or two sentences per event, with the arithmetic,
+// from the phrases of package narrate. It reads the timeline in order and
+// keeps, per connection and direction, the segments seen so far, to say
+// which segment an ACK acknowledges.
+
+// sentSeg is a segment as the narration remembers it.
+type sentSeg struct {
+	p        *trace.Packet
+	seq, end uint32 // relative; end counts SYN and FIN
+	flags    byte
+}
+
+type narrator struct {
+	a       *annotator
+	l       narrate.Lang
+	segs    map[sockKey][]sentSeg // by sender
+	lastAck map[sockKey]uint32    // the last ACK each sender sent
+	lastPkt map[int]*trace.Packet // the latest packet of each connection
+}
+
+func (a *annotator) narrateAll(evs []trace.Event) {
+	n := &narrator{a: a, l: a.lang, segs: map[sockKey][]sentSeg{}, lastAck: map[sockKey]uint32{}, lastPkt: map[int]*trace.Packet{}}
+	for i := range evs {
+		ev := &evs[i]
+		switch {
+		case ev.Packet != nil:
+			ev.Explain = n.packet(ev.Packet)
+		case ev.State != nil:
+			var next *trace.StateChange
+			if i+1 < len(evs) && evs[i+1].State != nil {
+				next = evs[i+1].State
+			}
+			ev.Explain = n.state(ev.State, next)
+		case ev.Call != nil:
+			ev.Explain = n.call(ev.Call)
+		case ev.Note != nil:
+			ev.Explain = n.note(ev.Note)
+		}
+	}
+}
+
+func (n *narrator) say(key string, args narrate.Args) string { return narrate.Say(n.l, key, args) }
+
+func (n *narrator) name(conn int, ep trace.Endpoint) string { return n.a.epName(conn, ep) }
+
+func frameList(l narrate.Lang, frames []int) string {
+	s := make([]string, len(frames))
+	for i, f := range frames {
+		s[i] = strconv.Itoa(f)
+	}
+	return narrate.List(l, s)
+}
+
+// packet narrates a packet and remembers it.
+func (n *narrator) packet(p *trace.Packet) string {
+	switch p.Proto {
+	case "tcp":
+		s := n.tcp(p)
+		if p.Error != "" {
+			s = narrate.Join(n.l, s, n.say("pkt.error", narrate.Args{"error": p.Error}))
+		}
+		return s
+	case "udp":
+		s := n.say("pkt.udp", narrate.Args{"len": p.Len, "src": n.name(p.Conn, p.Src), "dst": n.name(p.Conn, p.Dst)})
+		return narrate.Join(n.l, s, n.by(p))
+	case "icmp", "icmp6":
+		if strings.HasPrefix(p.Info, "port unreachable") {
+			if src, dst, ok := quotedTuple(p.Info); ok {
+				return n.say("pkt.icmp.unreachable", narrate.Args{"src": src.String(), "dst": dst.String()})
+			}
+		}
+		return n.say("pkt.icmp", narrate.Args{"info": p.Info})
+	}
+	if p.Error != "" {
+		return n.say("pkt.error", narrate.Args{"error": p.Error})
+	}
+	return n.say("pkt.other", narrate.Args{"proto": p.Proto, "info": p.Info})
+}
+
+func (n *narrator) tcp(p *trace.Packet) string {
+	f := flagBits(p.Flags)
+	from, to := sockKey{p.Conn, p.Src}, sockKey{p.Conn, p.Dst}
+	src := n.name(p.Conn, p.Src)
+	end := p.RSeq + uint32(max(p.Len, 0))
+	if f&flagSYN != 0 {
+		end++
+	}
+	if f&flagFIN != 0 {
+		end++
+	}
+	args := narrate.Args{"src": src, "dst": n.name(p.Conn, p.Dst), "seq": p.RSeq, "ack": p.RAck, "len": p.Len,
+		"end": p.RSeq + uint32(max(p.Len, 0)), "next": end, "first": p.RSeq, "last": p.RSeq + uint32(max(p.Len, 0)) - 1, "win": p.Win}
+	var parts []string
+
+	// What the segment is.
+	switch {
+	case f&flagRST != 0:
+		if !n.established(p.Conn) {
+			parts = append(parts, n.say("pkt.rst.refused", args))
+		} else {
+			parts = append(parts, n.say("pkt.rst", args))
+		}
+	case f&flagSYN != 0 && f&flagACK == 0:
+		if resent(p) || hasFlag(p, trace.AnalysisOutOfOrder) {
+			parts = append(parts, n.say("pkt.syn.again", args))
+		} else {
+			parts = append(parts, n.say("pkt.syn", args))
+		}
+	case f&flagSYN != 0:
+		parts = append(parts, n.say("pkt.synack", args))
+	case f&flagFIN != 0:
+		parts = append(parts, n.say("pkt.fin", args))
+		if p.Len > 0 {
+			parts = append(parts, n.say("pkt.fin.data", args))
+		}
+	case p.Len > 0:
+		parts = append(parts, n.say("pkt.data", args))
+	default:
+		parts = append(parts, n.say("pkt.ack", args))
+	}
+
+	// What its ACK says, when it says something new (or it is nothing else).
+	if f&flagACK != 0 && f&flagRST == 0 {
+		prev, had := n.lastAck[from]
+		if !had || p.RAck != prev || f&(flagSYN|flagFIN) == 0 && p.Len == 0 {
+			parts = append(parts, n.ackSentence(p, f, to, args))
+		}
+		n.lastAck[from] = p.RAck
+	}
+
+	// Wireshark's analysis.
+	for _, name := range p.Analysis {
+		if name == trace.AnalysisReset {
+			continue
+		}
+		if name == trace.AnalysisRetransmission && hasFlag(p, trace.AnalysisFastRetransmission) {
+			continue
+		}
+		parts = append(parts, n.say("flag."+name, args))
+	}
+
+	parts = append(parts, n.by(p))
+	n.segs[from] = append(n.segs[from], sentSeg{p: p, seq: p.RSeq, end: end, flags: f})
+	n.lastPkt[p.Conn] = p
+	return narrate.Join(n.l, parts...)
+}
+
+// established reports whether a SYN-ACK has been seen on the connection.
+func (n *narrator) established(conn int) bool {
+	ci := n.a.conns[conn]
+	return ci != nil && (ci.sawSYNACK || !ci.sawSYN)
+}
+
+// ackSentence explains the ACK number of p: which of the peer's segments it
+// acknowledges, with the arithmetic.
+func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey, args narrate.Args) string {
+	segs := n.segs[peer]
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
+		if s.end != p.RAck {
+			continue
+		}
+		a := narrate.Args{"ack": p.RAck, "pseq": s.seq, "plen": s.p.Len}
+		for k, v := range args {
+			if _, ok := a[k]; !ok {
+				a[k] = v
+			}
+		}
+		switch {
+		case s.flags&flagFIN != 0 && f&flagFIN != 0 && !n.ackedBefore(sockKey{p.Conn, p.Src}, p.RAck):
+			a["pseq"] = s.end - 1
+			return n.say("ack.fin.delayed", a)
+		case s.flags&flagFIN != 0 && s.p.Len > 0:
+			return n.say("ack.data.fin", a)
+		case s.flags&flagFIN != 0:
+			a["pseq"] = s.end - 1
+			return n.say("ack.fin", a)
+		case s.flags&flagSYN != 0 && f&flagSYN != 0:
+			return "" // the SYN-ACK's own sentence says it
+		case s.flags&flagSYN != 0:
+			return n.say("ack.syn", a)
+		default:
+			return n.say("ack.data", a)
+		}
+	}
+	return n.say("ack.cumulative", args)
+}
+
+// ackedBefore reports whether sender k had already acknowledged ack.
+func (n *narrator) ackedBefore(k sockKey, ack uint32) bool {
+	prev, ok := n.lastAck[k]
+	return ok && prev == ack
+}
+
+// by says who put the packet on the wire.
+func (n *narrator) by(p *trace.Packet) string {
+	switch p.By {
+	case trace.ByCall:
+		for _, id := range p.Calls {
+			c := n.a.callByID[id]
+			if c == nil || c.Local != p.Src {
+				continue
+			}
+			switch c.Op {
+			case trace.OpSend, trace.OpSendto, trace.OpConnect, trace.OpClose, trace.OpShutdown:
+				return n.say("by.call", narrate.Args{"id": c.ID, "op": string(c.Op), "who": narrate.Role(n.l, c.Lane)})
+			}
+		}
+	case trace.ByKernel:
+		if resent(p) {
+			return n.say("by.kernel.resent", nil)
+		}
+		return n.say("by.kernel", nil)
+	}
+	return ""
+}
+
+// state narrates a state change; next is the event after it, to tell a
+// state that lasted no time.
+func (n *narrator) state(s *trace.StateChange, next *trace.StateChange) string {
+	args := narrate.Args{"ep": n.name(s.Conn, s.Endpoint), "from": s.From, "to": s.To}
+	if s.Source == trace.SourceKernel {
+		t := n.say("state.kernel", args)
+		if s.TimeLeft > 0 {
+			args["left"] = fmt.Sprintf("%.1f", s.TimeLeft.Seconds())
+			t = narrate.Join(n.l, t, n.say("state.kernel.timer", args))
+		}
+		return t
+	}
+	p := n.lastPkt[s.Conn]
+	rst := p != nil && flagBits(p.Flags)&flagRST != 0 && p.Time.Equal(s.Time)
+	key := "state." + string(s.To)
+	switch {
+	case s.To == trace.StateClosed && s.From == trace.StateSynSent && rst:
+		key = "state.CLOSED.refused"
+	case s.To == trace.StateClosed && rst:
+		key = "state.CLOSED.reset"
+	case s.To == trace.StateClosed && s.From == trace.StateLastAck:
+		key = "state.CLOSED.lastack"
+	case s.To == trace.StateFinWait2 && next != nil && next.Endpoint == s.Endpoint && next.Conn == s.Conn &&
+		next.Time.Equal(s.Time) && next.From == trace.StateFinWait2:
+		key = "state.FIN_WAIT2.passing"
+	case s.To == trace.StateTimeWait && s.From == trace.StateClosing:
+		key = "state.TIME_WAIT.closing"
+	case s.To == trace.StateSynRecv && s.From == trace.StateSynSent:
+		key = "state.SYN_RECV.simultaneous"
+	}
+	if !narrate.Has(narrate.English, key) {
+		key = "state.other"
+	}
+	return n.say(key, args)
+}
+
+// call narrates a socket call with the packets tied to it.
+func (n *narrator) call(c *trace.Call) string {
+	args := narrate.Args{"fd": c.FD, "ret": c.Ret, "op": string(c.Op), "local": c.Local.String(), "remote": c.Remote.String(),
+		"n": c.Ret, "len": c.Len, "type": c.Type, "backlog": c.Backlog, "how": c.How, "option": c.Option,
+		"errno": c.Errno, "frames": frameList(n.l, c.Frames), "who": narrate.Role(n.l, c.Lane)}
+	if c.HasBytes() {
+		args["first"], args["last"], args["end"] = c.Bytes[0], c.Bytes[1]-1, c.Bytes[1]
+	}
+	if !c.End.IsZero() {
+		args["dur"] = formatDur(c.End.Sub(c.Start))
+	}
+	var kinds []string
+	for _, f := range c.Frames {
+		if p := n.a.byFrame[f]; p != nil {
+			kinds = append(kinds, p.Flags)
+		}
+	}
+	frameOf := func(pred func(byte) bool) (int, bool) {
+		for _, f := range c.Frames {
+			if p := n.a.byFrame[f]; p != nil && pred(flagBits(p.Flags)) {
+				return f, true
+			}
+		}
+		return 0, false
+	}
+	if c.Errno != "" {
+		switch {
+		case c.Op == trace.OpConnect && c.Errno == "ECONNREFUSED":
+			if f, ok := frameOf(func(b byte) bool { return b&flagRST != 0 }); ok {
+				args["rst"] = f
+				return n.say("call.connect.refused", args)
+			}
+		case c.Errno == "ECONNREFUSED" && len(c.Frames) > 0:
+			return n.say("call.udp.refused", args)
+		}
+		return n.say("call.errno", args)
+	}
+	switch c.Op {
+	case trace.OpSocket:
+		return n.say("call.socket", args)
+	case trace.OpBind:
+		return n.say("call.bind", args)
+	case trace.OpListen:
+		return n.say("call.listen", args)
+	case trace.OpSetsockopt:
+		return n.say("call.setsockopt", args)
+	case trace.OpAccept:
+		done, ok := n.a.accepted[c.ID]
+		switch {
+		case !ok:
+			return n.say("call.accept", args)
+		case done.Before(c.Start):
+			args["wait"] = formatDur(c.Start.Sub(done))
+			return n.say("call.accept.queued", args)
+		default:
+			return n.say("call.accept.waited", args)
+		}
+	case trace.OpConnect:
+		if f, ok := frameOf(func(b byte) bool { return b&flagSYN != 0 }); ok && c.Proto != "udp" {
+			args["syn"] = f
+			return n.say("call.connect", args)
+		}
+		if c.Proto == "udp" {
+			return n.say("call.connect.udp", args)
+		}
+		return n.say("call.generic", args)
+	case trace.OpSend, trace.OpSendto:
+		switch {
+		case c.Proto == "udp" && len(c.Frames) > 0:
+			return n.say("call.sendto", args)
+		case c.HasBytes() && len(c.Frames) > 0:
+			return n.say("call.send", args)
+		}
+		return n.say("call.send.untied", args)
+	case trace.OpRecv, trace.OpRecvfrom:
+		switch {
+		case c.Proto == "udp" && len(c.Frames) > 0:
+			return n.say("call.recvfrom", args)
+		case c.Ret == 0 && c.Proto != "udp":
+			if f, ok := frameOf(func(b byte) bool { return b&flagFIN != 0 }); ok {
+				args["fin"] = f
+				return n.say("call.recv.eof", args)
+			}
+			return n.say("call.recv.eof.untied", args)
+		case c.HasBytes() && len(c.Frames) > 0:
+			return n.say("call.recv", args)
+		}
+		return n.say("call.recv.untied", args)
+	case trace.OpClose, trace.OpShutdown:
+		if c.Op == trace.OpShutdown && c.How == "SHUT_RD" {
+			return n.say("call.shutdown.rd", args)
+		}
+		if f, ok := frameOf(func(b byte) bool { return b&flagRST != 0 }); ok {
+			args["rst"] = f
+			return n.say("call.close.rst", args)
+		}
+		if f, ok := frameOf(func(b byte) bool { return b&flagFIN != 0 }); ok {
+			args["fin"] = f
+			if c.Op == trace.OpShutdown {
+				return n.say("call.shutdown", args)
+			}
+			return n.say("call.close", args)
+		}
+		if c.Op == trace.OpClose && !c.Remote.IsValid() && c.Proto != "udp" && c.Local.IsValid() && n.listened(c) {
+			return n.say("call.close.listener", args)
+		}
+		return n.say("call.close.quiet", args)
+	}
+	_ = kinds
+	return n.say("call.generic", args)
+}
+
+// listened reports whether the socket of c listened.
+func (n *narrator) listened(c *trace.Call) bool {
+	for _, o := range n.a.calls {
+		if o.Op == trace.OpListen && o.Lane == c.Lane && o.FD == c.FD && o.ID < c.ID {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *narrator) note(no *trace.Note) string {
+	switch {
+	case no.Topic == trace.TopicSummary:
+		return n.say("note.summary", nil)
+	case no.Topic == trace.TopicKernelDisagrees:
+		return n.say("note.kernel-disagrees.explain", nil)
+	case strings.HasPrefix(no.Text, "capture:"):
+		return n.say("note.capture", nil)
+	}
+	return n.say("note.other", narrate.Args{"text": no.Text})
+}
+
+// formatDur renders a duration compactly: "12µs", "1.4ms", "2.05s".
+func formatDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
