@@ -316,10 +316,14 @@ func (r *run) leave(f *flight) bool {
 	return !f.interrupted
 }
 
-func (r *run) emit(ev trace.Event) {
+// emit sends evs to the sink together: a call and the state change it
+// revealed arrive one after the other.
+func (r *run) emit(evs ...trace.Event) {
 	r.sinkMu.Lock()
 	defer r.sinkMu.Unlock()
-	r.sink(ev)
+	for _, ev := range evs {
+		r.sink(ev)
+	}
 }
 
 // Go runs fn as a lane of the scenario in its own goroutine. Run waits for

@@ -487,18 +487,19 @@ func (r *run) finish(f *flight, st *sock, ret int, err error) error {
 	if !r.leave(f) {
 		return fmt.Errorf("%s: %s: %w", c.Lane, c.Op, errInterrupted)
 	}
-	r.emit(trace.CallEvent(c))
+	evs := []trace.Event{trace.CallEvent(c)}
 	if f.ss != nil && c.State != trace.StateUnknown {
 		if from, changed := f.ss.changeState(c.State); changed {
 			f.ss.mu.Lock()
 			local, remote := f.ss.local, f.ss.remote
 			f.ss.mu.Unlock()
-			r.emit(trace.StateEvent(&trace.StateChange{
+			evs = append(evs, trace.StateEvent(&trace.StateChange{
 				Time: f.at, Endpoint: local, Peer: remote, From: from, To: c.State,
 				Source: trace.SourceKernel, TimeLeft: f.left,
 			}))
 		}
 	}
+	r.emit(evs...)
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", c.Lane, c.Op, err)
 	}
