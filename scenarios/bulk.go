@@ -18,7 +18,7 @@ var bulk = &Scenario{
 	Name:     "bulk",
 	Summary:  "one connection moves 256 MB (--bytes) as fast as loopback allows: segment sizes, windows, and a capture that keeps up",
 	Tutorial: "003_91d756ff9d2e4137.txt",
-	Duration: "a few seconds for 256 MB",
+	Duration: "about 2 s for 256 MB",
 	Listing:  bulkListing,
 	Run:      runBulk,
 	timeout:  bulkTimeout,
