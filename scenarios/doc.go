@@ -4,7 +4,13 @@
 // recorded as one trace.Call, with the kernel's TCP state of that fd after
 // the call (TCP_INFO while the fd is open, an exact sock_diag lookup after
 // close). Every call points at the line of the scenario's Python listing
-// that makes it.
+// that makes it. When the state a call reveals differs from the last one
+// recorded for its socket, a trace.StateChange with Source kernel follows
+// the call (Conn 0: connection ids are decode's to assign).
+//
+// Scenarios are deterministic: where the tutorial's two programs would
+// race (whose close() comes first), the lanes take turns (Env.Wait), and
+// the listing says what each program does.
 //
 // scenarios imports only trace, the standard library and golang.org/x/sys.
 // It must not capture or decode packets (no gopacket, capture, decode or ui),
