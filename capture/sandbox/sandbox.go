@@ -51,6 +51,10 @@ const childEnv = "SOCKSCOPE_CHILD"
 // streamFD is the child's end of the record pipe (ExtraFiles[0]).
 const streamFD = 3
 
+// controlFD is the child's end of the control pipe (ExtraFiles[1]): the
+// parent writes one byte to it per step the child may take.
+const controlFD = 4
+
 // ErrNoRights means the capture cannot be opened with the rights at hand.
 var ErrNoRights = errors.New("no capture rights")
 
@@ -91,6 +95,15 @@ type Record struct {
 	Event    *trace.Event
 	Counters *Counters
 	Failure  *Failure
+	Step     *StepWait
+}
+
+// StepWait says that a scenario in step mode waits, before a socket call,
+// for the parent's go-ahead (Child.Step).
+type StepWait struct {
+	Lane string
+	Op   trace.Op
+	Line int // the listing line of the call
 }
 
 // Child is a running child process and the stream of its records.
@@ -99,6 +112,7 @@ type Child struct {
 	cmd  *exec.Cmd
 	r    *os.File
 	dec  *gob.Decoder
+	ctl  *os.File // the parent's end of the control pipe
 }
 
 // Spawn re-executes the running binary with args as a child in the given
@@ -112,11 +126,17 @@ func Spawn(mode Mode, args []string) (*Child, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record pipe: %w", err)
 	}
+	cr, cw, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("control pipe: %w", err)
+	}
 	cmd := exec.Command("/proc/self/exe", args...)
 	cmd.Args[0] = self
 	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(int(mode)))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{w}
+	cmd.ExtraFiles = []*os.File{w, cr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if mode == Isolated {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
@@ -132,14 +152,16 @@ func Spawn(mode Mode, args []string) (*Child, error) {
 	}
 	err = cmd.Start()
 	w.Close()
+	cr.Close()
 	if err != nil {
 		r.Close()
+		cw.Close()
 		if mode == Isolated {
 			return nil, namespaceError(err)
 		}
 		return nil, fmt.Errorf("start child: %w", err)
 	}
-	return &Child{Mode: mode, cmd: cmd, r: r, dec: gob.NewDecoder(bufio.NewReaderSize(r, 1<<20))}, nil
+	return &Child{Mode: mode, cmd: cmd, r: r, ctl: cw, dec: gob.NewDecoder(bufio.NewReaderSize(r, 1<<20))}, nil
 }
 
 // Next returns the child's next record; io.EOF when the child is done.
@@ -159,10 +181,18 @@ func (c *Child) Signal(sig os.Signal) {
 	}
 }
 
+// Step lets a child in step mode make the call it waits to make (see
+// StepWait). It never blocks for long: the pipe holds many steps.
+func (c *Child) Step() error {
+	_, err := c.ctl.Write([]byte{1})
+	return err
+}
+
 // Wait waits for the child to exit and releases the stream.
 func (c *Child) Wait() error {
 	err := c.cmd.Wait()
 	c.r.Close()
+	c.ctl.Close()
 	return err
 }
 
@@ -175,6 +205,19 @@ func ChildMode() Mode {
 		return Host
 	}
 	return Isolated
+}
+
+// Control is the child's end of the control pipe: one byte arrives per
+// Child.Step, EOF when the parent has gone. Nil when there is none.
+func Control() *os.File {
+	f := os.NewFile(controlFD, "sockscope-control")
+	if f == nil {
+		return nil
+	}
+	if _, err := f.Stat(); err != nil {
+		return nil
+	}
+	return f
 }
 
 // Stream is the child's end of the record stream; Send is safe for

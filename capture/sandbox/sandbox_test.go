@@ -36,6 +36,20 @@ func childPart(args []string) int {
 		return 3
 	}
 	defer s.Close()
+	if len(args) > 0 && args[0] == "step" {
+		// Two calls in step mode: wait for the parent's go-ahead before each.
+		ctl := Control()
+		for i := 1; i <= 2; i++ {
+			_ = s.Send(Record{Step: &StepWait{Lane: "client", Op: trace.OpConnect, Line: 10 + i}})
+			var b [1]byte
+			if _, err := ctl.Read(b[:]); err != nil {
+				s.Fail("step", err)
+				return 2
+			}
+			_ = s.Send(Record{Event: &trace.Event{Kind: trace.KindNote, Note: &trace.Note{Time: time.Unix(int64(i), 0), Text: fmt.Sprintf("call %d made", i)}}})
+		}
+		return 0
+	}
 	if len(args) > 0 && args[0] == "fail" {
 		s.Fail("capture", fmt.Errorf("open packet socket: %w", unix.EPERM))
 		return 2
@@ -131,6 +145,41 @@ func TestChildPermissionFailureNamesTheFix(t *testing.T) {
 	}
 	if err := ChildFailureError(Isolated, &Failure{Stage: "scenario", Text: "boom"}); errors.Is(err, ErrNoRights) {
 		t.Errorf("a failure that is not about rights reads as one: %v", err)
+	}
+}
+
+// TestStepModeWaitsForTheParent: a child in step mode announces each call
+// and makes it only after Child.Step.
+func TestStepModeWaitsForTheParent(t *testing.T) {
+	c, err := Spawn(Host, []string{"step"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		r, err := c.Next()
+		if err != nil || r.Step == nil || r.Step.Line != 10+i || r.Step.Op != trace.OpConnect {
+			t.Fatalf("step %d: %+v %v", i, r, err)
+		}
+		// Nothing more arrives before the go-ahead: the child is blocked.
+		got := make(chan Record, 1)
+		go func() {
+			r, _ := c.Next()
+			got <- r
+		}()
+		select {
+		case r := <-got:
+			t.Fatalf("the child went on without the go-ahead: %+v", r)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if err := c.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-got; r.Event == nil || r.Event.Note.Text != fmt.Sprintf("call %d made", i) {
+			t.Fatalf("after step %d: %+v", i, r)
+		}
+	}
+	if recs := collect(t, c); len(recs) != 0 {
+		t.Errorf("left over: %+v", recs)
 	}
 }
 
