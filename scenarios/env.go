@@ -28,6 +28,10 @@ type Options struct {
 	Pace    time.Duration // pause before every call, for classrooms
 	Timeout time.Duration // 0: DefaultTimeout, plus 100 pauses when Pace is set
 	Bytes   int64         // bulk: how many bytes to move; 0: the scenario's default
+
+	// Step, when set, is called before each socket system call and blocks
+	// until the user lets the call run (sockscope run --step).
+	Step func(lane string, op trace.Op, line int) `json:"-"`
 }
 
 // MaxClients bounds Options.Clients.
@@ -292,6 +296,9 @@ func (r *run) pause() {
 // lock so that the order of IDs and the order of start times agree.
 func (r *run) enter(c *trace.Call) (*flight, error) {
 	r.pause()
+	if r.opts.Step != nil {
+		r.opts.Step(c.Lane, c.Op, c.Line)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
