@@ -252,7 +252,11 @@ func (d *dashboard) pull() {
 	if ver == d.ver {
 		return
 	}
+	ended := d.status.Live && !st.Live
 	d.ver, d.status, d.step = ver, st, step
+	if ended {
+		defer d.runEnded()
+	}
 	if v == d.v {
 		return
 	}
@@ -273,6 +277,18 @@ func (d *dashboard) pull() {
 		d.sel = d.find(key)
 	}
 	d.clamp()
+}
+
+// runEnded: a run that was followed to its end starts over at its first
+// row, ready to be stepped through or played back.
+func (d *dashboard) runEnded() {
+	if !d.follow {
+		return
+	}
+	d.follow = false
+	d.sel, d.top = 0, 0
+	d.resetPaneScroll()
+	d.flash("the run is over: ← → step through it, space plays it back, ? help")
 }
 
 // find is the position of the row like key in the current rows.

@@ -56,9 +56,13 @@ func (g ladderGeom) heading(c *cells, l *Ladder) {
 	c.reset(g.w)
 	c.put(0, padLeft("rel (s)", dashTimeW), stTitle)
 	if g.flat {
-		names := make([]string, len(l.Lanes))
-		for i, ln := range l.Lanes {
-			names[i] = ln.Label()
+		if len(l.Lanes) > 4 {
+			c.put(dashTimeW+2, fmt.Sprintf("%d endpoints: one line per event, sender → receiver (c shows one connection)", len(l.Lanes)), stTitle)
+			return
+		}
+		var names []string
+		for _, ln := range l.Lanes {
+			names = append(names, ln.Label())
 		}
 		c.put(dashTimeW+2, strings.Join(names, " · "), stTitle)
 		return
@@ -104,7 +108,8 @@ func (g ladderGeom) row(c *cells, l *Ladder, v *view, r *Row) {
 		c.put(dashTimeW+2, name+": "+text, kind)
 		return
 	}
-	c.put(g.textX(r.Lane, text), text, kind)
+	x := g.textX(r.Lane, text)
+	c.put(x, truncate(text, g.w-x), kind)
 }
 
 // arrow draws a packet from its sender's lane to its receiver's, its label
@@ -115,6 +120,9 @@ func (g ladderGeom) arrow(c *cells, l *Ladder, r *Row, kind styleKind) {
 		name := func(i int) string {
 			if i < 0 || i >= len(l.Lanes) {
 				return "?"
+			}
+			if len(l.Lanes) > 2 {
+				return l.Lanes[i].Label()
 			}
 			return l.Lanes[i].Name
 		}

@@ -19,6 +19,7 @@ import (
 type childRequest struct {
 	Scenario string
 	Options  scenarios.Options
+	Step     bool // pause before each socket call until the parent says go (run --step)
 }
 
 // childMain is the re-executed half of `run`: inside the sandbox (or on the
@@ -71,6 +72,9 @@ func childMain(args []string) int {
 		captured <- live.Run(func(f trace.Frame) { _ = stream.Send(sandbox.Record{Frame: &f}) })
 	}()
 	sink := func(ev trace.Event) { _ = stream.Send(sandbox.Record{Event: &ev}) }
+	if req.Step {
+		req.Options.Step = stepHook(ctx, stream)
+	}
 	runErr := scenarios.Run(ctx, sc, req.Options, sink)
 	live.Stop()
 	capErr := <-captured

@@ -78,15 +78,15 @@ type outputFlags struct {
 }
 
 func (o *outputFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.format, "format", "auto", "output: text (the ladder), json (JSON Lines) or auto (text; the dashboard on a terminal once it exists)")
+	cmd.Flags().StringVar(&o.format, "format", "auto", "output: dashboard (the terminal UI), text (the ladder), json (JSON Lines) or auto (the dashboard when standard output is a terminal, else text)")
 }
 
 func (o *outputFlags) check() error {
 	switch o.format {
-	case "auto", "text", "json":
+	case "auto", "text", "json", "dashboard":
 		return nil
 	}
-	return &exitError{exitCannot, fmt.Errorf("--format %q: use text, json or auto", o.format)}
+	return &exitError{exitCannot, fmt.Errorf("--format %q: use dashboard, text, json or auto", o.format)}
 }
 
 type runFlags struct {
@@ -99,6 +99,7 @@ type runFlags struct {
 	pace     time.Duration
 	timeout  time.Duration
 	bytes    bulkBytes
+	step     bool
 }
 
 // bulkBytes is --bytes: a size like 8M or 256MB (scenarios.ParseBytes).
@@ -152,6 +153,7 @@ then privileges drop to the invoking user before the scenario runs or any file i
 	fl.StringArrayVar(&f.messages, "message", nil, "a message the client sends (repeat for several)")
 	fl.DurationVar(&f.pace, "pace", 0, "pause between the program's steps, e.g. 500ms, for a classroom")
 	fl.DurationVar(&f.timeout, "timeout", 0, "end a stuck scenario after this long (default: the scenario's own)")
+	fl.BoolVar(&f.step, "step", false, "pause the program before each socket call until a key is pressed (dashboard only)")
 	fl.Var(&f.bytes, "bytes", "bulk: how much data to send, e.g. 8M or 1G (default 256M)")
 	return cmd
 }

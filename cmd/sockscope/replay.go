@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sockscope/sockscope/capture"
 	"github.com/sockscope/sockscope/trace"
+	"github.com/sockscope/sockscope/ui"
 )
 
 func replayFile(ctx context.Context, path string, f outputFlags, stdout, stderr io.Writer) error {
@@ -18,7 +21,28 @@ func replayFile(ctx context.Context, path string, f outputFlags, stdout, stderr 
 	defer src.Close()
 	s := &session{source: path}
 	var recorded []trace.Event
-	for ctx.Err() == nil {
+	// With the dashboard, the file is read while the UI already shows what
+	// was read so far; quitting the UI stops the reading.
+	var (
+		board   *dashboard
+		mu      sync.Mutex // guards s.frames and recorded for the dashboard's snapshots
+		version atomic.Uint64
+		readCtx = ctx
+		diag    = stderr // where diagnostics go once the terminal is free
+	)
+	if wantDashboard(f.format, stdout) {
+		var stopReading context.CancelFunc
+		readCtx, stopReading = context.WithCancel(ctx)
+		defer stopReading()
+		board = startDashboard(ctx, ui.Status{Source: path, Where: "file", Live: true}, ui.Options{Replay: true}, stopReading)
+		board.publish(version.Load, func() ([]trace.Frame, []trace.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			return s.frames[:len(s.frames):len(s.frames)], append([]trace.Event(nil), recorded...)
+		}, func(st *ui.Status, frames []trace.Frame) { st.Packets = len(frames) })
+		stderr = &board.stderr
+	}
+	for readCtx.Err() == nil {
 		fr, err := src.Next()
 		if err == io.EOF {
 			break
@@ -41,7 +65,13 @@ func replayFile(ctx context.Context, path string, f outputFlags, stdout, stderr 
 			}
 		}
 		fr.Comments = rest
+		mu.Lock()
 		s.frames = append(s.frames, fr)
+		mu.Unlock()
+		version.Add(1)
+	}
+	if board != nil {
+		return finishReplayDashboard(ctx, board, s, recorded, path, diag)
 	}
 	s.events = buildTimeline(s.frames, recorded)
 	if err := printSession(s, f.format, stdout); err != nil {

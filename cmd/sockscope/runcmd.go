@@ -33,8 +33,16 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 	if !ok {
 		return &exitError{exitCannot, fmt.Errorf("no scenario %q: 'sockscope list' shows them", name)}
 	}
-	req, err := json.Marshal(childRequest{Scenario: sc.Name, Options: scenarios.Options{
-		Port: f.port, Clients: f.clients, Message: f.messages, Pace: f.pace, Timeout: f.timeout, Bytes: int64(f.bytes),
+	dash := wantDashboard(f.format, stdout)
+	if f.step && !dash {
+		return &exitError{exitCannot, errors.New("--step needs the dashboard: run it in a terminal (or with --format dashboard)")}
+	}
+	timeout := f.timeout
+	if f.step && timeout == 0 {
+		timeout = time.Hour // the user takes their time
+	}
+	req, err := json.Marshal(childRequest{Scenario: sc.Name, Step: f.step, Options: scenarios.Options{
+		Port: f.port, Clients: f.clients, Message: f.messages, Pace: f.pace, Timeout: timeout, Bytes: int64(f.bytes),
 	}})
 	if err != nil {
 		return &exitError{exitCannot, err}
@@ -66,30 +74,30 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 	defer stopForward()
 
 	s := &session{source: sc.Name + " (" + child.Mode.String() + ")"}
-	var calls []trace.Event
-	var failure *sandbox.Failure
-	for {
-		rec, err := child.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "sockscope: "+err.Error())
-			break
-		}
-		switch {
-		case rec.Frame != nil:
-			s.frames = append(s.frames, *rec.Frame)
-		case rec.Event != nil:
-			calls = append(calls, *rec.Event)
-		case rec.Counters != nil:
-			s.counters = rec.Counters
-		case rec.Failure != nil:
-			failure = rec.Failure
-		}
+	rec := &recorder{}
+	var board *dashboard
+	if dash {
+		// The dashboard shows the records as they arrive, in its own
+		// goroutine; this one goes on exactly as for text output.
+		board = startLiveDashboard(ctx, sc, child, rec)
+		defer func() {
+			if p := recover(); p != nil {
+				board.stop() // restore the terminal before the panic is printed
+				panic(p)
+			}
+		}()
+		rec.read(child, &board.stderr)
+	} else {
+		rec.read(child, stderr)
 	}
+	s.frames, s.counters = rec.frames, rec.counters
+	calls, failure := rec.calls, rec.failure
 	waitErr := child.Wait()
 	if failure != nil {
+		if board != nil {
+			board.stop()
+			stderr.Write(board.stderr.Bytes())
+		}
 		return rightsExit(sandbox.ChildFailureError(child.Mode, failure))
 	}
 	if fallback != "" {
@@ -101,6 +109,9 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 	s.events = buildTimeline(s.frames, calls)
 	s.events = append(s.events, captureSummary(s))
 
+	if board != nil {
+		return finishLiveDashboard(ctx, board, s, f.write, waitErr, stderr)
+	}
 	if err := writeOutputs(s, f.format, f.write, stdout); err != nil {
 		return &exitError{exitCannot, err}
 	}
