@@ -566,6 +566,16 @@ func (a *annotator) stateAt(k sockKey, t time.Time) (trace.State, bool) {
 	return st, true
 }
 
+// nextState is the first state k is inferred to enter after time t.
+func (a *annotator) nextState(k sockKey, t time.Time) (trace.State, bool) {
+	for _, tr := range a.inferred[k] {
+		if tr.at.After(t) {
+			return tr.to, true
+		}
+	}
+	return "", false
+}
+
 // heldDuring lists the inferred states k was in at some time in [t0, t1].
 func (a *annotator) heldDuring(k sockKey, t0, t1 time.Time) []trace.State {
 	st, ok := a.stateAt(k, t0)
@@ -623,6 +633,12 @@ func (a *annotator) checkKernel() []trace.Event {
 			if st == s.state {
 				agree = true
 			}
+		}
+		// Linux enters FIN_WAIT1 and LAST_ACK in close() itself, before
+		// the FIN leaves: queued data goes first, and the FIN (from which
+		// the state is inferred) may be captured much later.
+		if next, ok := a.nextState(k, s.at); ok && next == s.state && (next == trace.StateFinWait1 || next == trace.StateLastAck) {
+			agree = true
 		}
 		if agree {
 			continue

@@ -49,6 +49,11 @@ type Row struct {
 
 	// Packets: each end's TCP state after the packet ("" when not TCP).
 	FromState, ToState trace.State
+
+	// Explain is the narration of the row's events (Event.Explain): a
+	// packet's, then those of the state changes folded into it; a split
+	// call's goes with its return row.
+	Explain []string
 }
 
 // Ladder is a laid-out timeline.
@@ -85,12 +90,13 @@ func Layout(evs []trace.Event) *Ladder {
 			// only after loopback delivered its bytes.
 			if split := !c.End.IsZero() && otherEventBefore(evs, i, c.End); split {
 				l.Rows = append(l.Rows, Row{Kind: RowCall, Time: c.Start, Event: i, Lane: lane, Text: c.Signature() + " …"})
-				pending = append(pending, pendingReturn{call: c, event: i, lane: lane})
+				pending = append(pending, pendingReturn{call: c, event: i, lane: lane, explain: ev.Explain})
 			} else {
-				l.Rows = append(l.Rows, Row{Kind: RowCall, Time: c.Start, Event: i, Lane: lane, Text: callText(c, c.Op.Blocking())})
+				l.Rows = append(l.Rows, Row{Kind: RowCall, Time: c.Start, Event: i, Lane: lane, Text: callText(c, c.Op.Blocking()), Explain: explainLines(ev.Explain)})
 			}
 		case ev.Packet != nil:
 			p := ev.Packet
+			explain := explainLines(ev.Explain)
 			// Apply the state changes this packet caused (they follow it
 			// at the same instant) so that the row shows the states after it.
 			for i+1 < len(evs) && evs[i+1].State != nil && evs[i+1].State.Source == trace.SourceInferred &&
@@ -98,8 +104,9 @@ func Layout(evs []trace.Event) *Ladder {
 				i++
 				s := evs[i].State
 				states[stateKey{s.Conn, s.Endpoint}] = s.To
+				explain = append(explain, explainLines(evs[i].Explain)...)
 			}
-			row := Row{Kind: RowPacket, Time: p.Time, Event: i, From: lanes.laneOf(p.Src, p.Dst), To: lanes.laneOf(p.Dst, p.Src), Text: PacketLabel(p)}
+			row := Row{Kind: RowPacket, Time: p.Time, Event: i, From: lanes.laneOf(p.Src, p.Dst), To: lanes.laneOf(p.Dst, p.Src), Text: PacketLabel(p), Explain: explain}
 			if p.Proto == "tcp" {
 				row.FromState = states[stateKey{p.Conn, p.Src}]
 				row.ToState = states[stateKey{p.Conn, p.Dst}]
@@ -110,10 +117,14 @@ func Layout(evs []trace.Event) *Ladder {
 			states[stateKey{s.Conn, s.Endpoint}] = s.To
 			if s.Source == trace.SourceKernel {
 				l.Rows = append(l.Rows, Row{Kind: RowState, Time: s.Time, Event: i, Lane: lanes.laneOfEndpoint(s.Endpoint),
-					Text: fmt.Sprintf("%s → %s (kernel)", stateName(s.From), s.To)})
+					Text: fmt.Sprintf("%s → %s (kernel)", stateName(s.From), s.To), Explain: explainLines(ev.Explain)})
 			}
 		case ev.Note != nil:
-			l.Rows = append(l.Rows, Row{Kind: RowNote, Time: ev.Note.Time, Event: i, Lane: -1, Text: noteText(ev.Note)})
+			row := Row{Kind: RowNote, Time: ev.Note.Time, Event: i, Lane: -1, Text: noteText(ev.Note)}
+			if ev.Explain != ev.Note.Text {
+				row.Explain = explainLines(ev.Explain)
+			}
+			l.Rows = append(l.Rows, row)
 		}
 	}
 	flushReturns(l, pending, time.Time{}, true)
@@ -126,9 +137,17 @@ type stateKey struct {
 }
 
 type pendingReturn struct {
-	call  *trace.Call
-	event int
-	lane  int
+	call    *trace.Call
+	event   int
+	lane    int
+	explain string
+}
+
+func explainLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // flushReturns appends the return rows of pending calls that returned
@@ -146,7 +165,7 @@ func flushReturns(l *Ladder, pending []pendingReturn, t time.Time, all bool) []p
 		}
 		p := pending[best]
 		l.Rows = append(l.Rows, Row{Kind: RowReturn, Time: p.call.End, Event: p.event, Lane: p.lane,
-			Text: "… " + string(p.call.Op) + " " + p.call.Result() + stateSuffix(p.call.State) + durationSuffix(p.call)})
+			Text: "… " + string(p.call.Op) + " " + p.call.Result() + stateSuffix(p.call.State) + durationSuffix(p.call), Explain: explainLines(p.explain)})
 		pending = append(pending[:best], pending[best+1:]...)
 	}
 }

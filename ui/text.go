@@ -13,6 +13,10 @@ type TextOptions struct {
 	// MaxLanes is the most lanes drawn side by side; a ladder with more
 	// is printed as a flat list of events (src → dst). 0 means 4.
 	MaxLanes int
+
+	// Explain prints each row's narration (Row.Explain) under it,
+	// indented and wrapped.
+	Explain bool
 }
 
 const (
@@ -32,11 +36,77 @@ func WriteText(w io.Writer, l *Ladder, opts TextOptions) error {
 		max = 4
 	}
 	if len(l.Lanes) > max || len(l.Lanes) == 0 {
-		writeFlat(bw, l)
+		writeFlat(bw, l, opts.Explain)
 	} else {
-		writeLanes(bw, l)
+		writeLanes(bw, l, opts.Explain)
 	}
 	return bw.Flush()
+}
+
+// explainWidth is where narration lines wrap, in terminal columns.
+const explainWidth = 100
+
+// writeExplain prints narration lines under a row, indented past the time
+// column and wrapped at explainWidth (a Chinese character takes two
+// columns and may break anywhere; English breaks at spaces).
+func writeExplain(w *bufio.Writer, lines []string) {
+	indent := strings.Repeat(" ", timeWidth+4)
+	for _, text := range lines {
+		col, line := 0, []rune{}
+		flush := func() {
+			w.WriteString(indent + strings.TrimRight(string(line), " ") + "\n")
+			col, line = 0, line[:0]
+		}
+		for _, word := range splitWords(text) {
+			n := displayWidth(word)
+			if col > 0 && col+n > explainWidth-len(indent) {
+				flush()
+				word = strings.TrimLeft(word, " ")
+				n = displayWidth(word)
+			}
+			line = append(line, []rune(word)...)
+			col += n
+		}
+		if len(line) > 0 {
+			flush()
+		}
+	}
+}
+
+// splitWords cuts text before each space and around each wide character.
+func splitWords(s string) []string {
+	var words []string
+	start := 0
+	for i, r := range s {
+		if i > start && (r == ' ' || isWide(r)) {
+			words = append(words, s[start:i])
+			start = i
+		}
+		if isWide(r) {
+			words = append(words, s[start:i+utf8.RuneLen(r)])
+			start = i + utf8.RuneLen(r)
+		}
+	}
+	if start < len(s) {
+		words = append(words, s[start:])
+	}
+	return words
+}
+
+func isWide(r rune) bool {
+	return r >= 0x1100 && (r <= 0x115f || r >= 0x2e80 && r <= 0xa4cf || r >= 0xac00 && r <= 0xd7a3 || r >= 0xf900 && r <= 0xfaff || r >= 0xfe30 && r <= 0xfe4f || r >= 0xff00 && r <= 0xff60 || r >= 0xffe0 && r <= 0xffe6)
+}
+
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		if isWide(r) {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // geometry is where each lane's column starts.
@@ -46,7 +116,7 @@ type geometry struct {
 
 func (g geometry) laneX(i int) int { return timeWidth + 2 + i*(laneWidth+g.gap) }
 
-func writeLanes(w *bufio.Writer, l *Ladder) {
+func writeLanes(w *bufio.Writer, l *Ladder, explain bool) {
 	g := geometry{gap: minGap}
 	for _, r := range l.Rows {
 		if r.Kind == RowPacket {
@@ -82,6 +152,9 @@ func writeLanes(w *bufio.Writer, l *Ladder) {
 			putArrow(&line, g, r)
 		}
 		w.WriteString(line.String() + "\n")
+		if explain {
+			writeExplain(w, r.Explain)
+		}
 	}
 }
 
@@ -121,7 +194,7 @@ func putArrow(line *lineBuf, g geometry, r Row) {
 }
 
 // writeFlat prints one event per line, for ladders too wide to draw.
-func writeFlat(w *bufio.Writer, l *Ladder) {
+func writeFlat(w *bufio.Writer, l *Ladder, explain bool) {
 	name := func(i int) string {
 		if i < 0 || i >= len(l.Lanes) {
 			return "?"
@@ -141,6 +214,9 @@ func writeFlat(w *bufio.Writer, l *Ladder) {
 			fmt.Fprintf(w, "%s  ── %s\n", rel, r.Text)
 		default:
 			fmt.Fprintf(w, "%s  %s: %s\n", rel, name(r.Lane), r.Text)
+		}
+		if explain {
+			writeExplain(w, r.Explain)
 		}
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockscope/sockscope/decode/narrate"
 	"github.com/sockscope/sockscope/scenarios"
 )
 
@@ -74,14 +76,27 @@ in a private network namespace.`,
 
 // outputFlags are shared by run and replay.
 type outputFlags struct {
-	format string
+	format  string
+	lang    string
+	explain bool
 }
 
 func (o *outputFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.format, "format", "auto", "output: dashboard (the terminal UI), text (the ladder), json (JSON Lines) or auto (the dashboard when standard output is a terminal, else text)")
+	cmd.Flags().StringVar(&o.lang, "lang", "", "language of the explanations: en or zh (default: from LC_ALL, LC_MESSAGES or LANG; zh* gives zh)")
+	cmd.Flags().BoolVar(&o.explain, "explain", false, "text output: explain every event in a sentence or two under its row")
 }
 
 func (o *outputFlags) check() error {
+	lang := narrate.FromEnv(os.Getenv("LC_ALL"), os.Getenv("LC_MESSAGES"), os.Getenv("LANG"))
+	if o.lang != "" {
+		l, ok := narrate.ParseLang(o.lang)
+		if !ok {
+			return &exitError{exitCannot, fmt.Errorf("--lang %q: use en or zh", o.lang)}
+		}
+		lang = l
+	}
+	timelineOptions.Annotate.Lang, timelineOptions.Explain = lang, o.explain
 	switch o.format {
 	case "auto", "text", "json", "dashboard":
 		return nil

@@ -33,7 +33,7 @@ func printSession(s *session, format string, stdout io.Writer) error {
 		}
 		return enc.Flush()
 	default: // text, and auto until the dashboard exists
-		return ui.WriteText(stdout, ui.Layout(s.events), ui.TextOptions{})
+		return ui.WriteText(stdout, ui.Layout(s.events), ui.TextOptions{Explain: timelineOptions.Explain})
 	}
 }
 

@@ -147,8 +147,18 @@ func firstTime(evs []trace.Event) time.Time {
 	return t
 }
 
-// buildTimeline decodes the frames and merges the packets and their states
-// with the recorded events, in time order.
+// timelineOptions are set from the flags (--lang, --explain) before a
+// timeline is built and shown.
+var timelineOptions struct {
+	Annotate decode.AnnotateOptions // the narration's language
+	Explain  bool                   // the text ladder shows each event's narration under its row
+}
+
+// buildTimeline decodes the frames, merges the packets and their states
+// with the recorded events in time order, and annotates the result: calls
+// tied to their segments, analysis flags, kernel states checked against
+// the inferred ones, connection summaries and the narration (see
+// decode.Annotate).
 func buildTimeline(frames []trace.Frame, recorded []trace.Event) []trace.Event {
 	var tl trace.Timeline
 	d := decode.NewDecoder()
@@ -156,7 +166,7 @@ func buildTimeline(frames []trace.Frame, recorded []trace.Event) []trace.Event {
 		tl.Append(d.Feed(&frames[i], i+1)...)
 	}
 	tl.Append(recorded...)
-	return tl.Snapshot()
+	return decode.Annotate(tl.Snapshot(), timelineOptions.Annotate)
 }
 
 // onlyScenarioFrames keeps, of a capture on the host's busy loopback, the

@@ -120,6 +120,6 @@ var en = map[string]string{
 	"summary.halfopen":        "Connection {id}: half-closed by {first}; the capture ended before {second} closed.",
 	"summary.open":            "Connection {id}: still open when the capture ended; {cb} bytes from {client}, {sb} bytes from {server}.",
 	"summary.midstream":       "The capture began after its handshake.",
-	"summary.udp":             "UDP flow {id}: {cn} datagrams from {client}, {sn} from {server}; no connection was set up or closed.",
+	"summary.udp":             "UDP flow {id}: datagrams from {client}: {cn}, from {server}: {sn}; no connection was set up or closed.",
 	"summary.udp.unreachable": "An ICMP port unreachable said that nothing listened.",
 }
