@@ -126,7 +126,7 @@ func (d *dashboard) drawHeader(scr tcell.Screen) {
 	}
 	capText := fmt.Sprintf("%d packets", st.Packets)
 	if st.DropsKnown {
-		capText += fmt.Sprintf(", %d dropped by the kernel", st.Dropped)
+		capText += fmt.Sprintf(" · %d kernel drops", st.Dropped)
 	}
 	parts = append(parts, capText)
 	if n := len(d.v.ladder.Rows); n > 0 {
@@ -330,10 +330,9 @@ func (d *dashboard) drawFooter(scr tcell.Screen) {
 		drawLine(scr, &d.theme, 0, y, w, txt(stWarn, " "+d.message), d.theme[stNormal], false)
 		return
 	}
-	keys := [][2]string{{"↑↓", "move"}, {"←→", "step"}, {"space", "play"}, {"+-", "speed"}, {"/", "find"}, {"c", "conn"}, {"Tab", "pane"}, {"Enter", "detail"}, {"?", "help"}, {"q", "quit"}}
+	keys := [][2]string{{"?", "help"}, {"q", "quit"}, {"↑↓", "move"}, {"←→", "step"}, {"space", "play"}, {"/", "find"}, {"c", "conn"}, {"Tab", "pane"}, {"+-", "speed"}, {"Enter", "detail"}}
 	if d.step != nil {
-		keys = append([][2]string{{"space", "run the call"}}, keys[:2]...)
-		keys = append(keys, [2]string{"?", "help"}, [2]string{"q", "quit"})
+		keys = append([][2]string{{"space", "run the call"}}, keys[:4]...)
 	}
 	var l line
 	used := 1

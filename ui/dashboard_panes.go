@@ -430,12 +430,12 @@ func stateLines(v *view, k int, now time.Time) []line {
 				switch {
 				case j+1 < len(hist):
 					dur = FormatDuration(hist[j+1].Time.Sub(s.Time))
-				case s.To == trace.StateTimeWait:
+				case s.To == trace.StateTimeWait && j <= cur:
 					left := timeWaitLen - now.Sub(s.Time)
 					src := "of 60"
 					if s.TimeLeft > 0 {
 						left = s.TimeLeft - now.Sub(s.Time)
-						src = "kernel"
+						src = "kernel timer"
 					}
 					if left < 0 {
 						dur = "over: CLOSED"
@@ -452,7 +452,7 @@ func stateLines(v *view, k int, now time.Time) []line {
 					}
 				}
 				src := ""
-				if s.Source == trace.SourceKernel {
+				if s.Source == trace.SourceKernel && s.TimeLeft == 0 {
 					src = " (kernel)"
 				}
 				out = append(out, line{{mark, stBold}, {fmt.Sprintf("%-11s", s.To), kind}, {"  " + dur + src, stDim}})

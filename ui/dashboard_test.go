@@ -2,7 +2,7 @@ package ui
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -494,5 +494,45 @@ func TestSpeedText(t *testing.T) {
 			t.Errorf("%v: %q", s, got)
 		}
 	}
-	_ = fmt.Sprint
+}
+
+// TestPanicRestoresTheTerminal: a panic while drawing ends Run with a
+// *PanicError after tview has finalised the screen, instead of leaving the
+// terminal raw.
+func TestPanicRestoresTheTerminal(t *testing.T) {
+	scr := tcell.NewSimulationScreen("UTF-8")
+	if err := scr.Init(); err != nil {
+		t.Fatal(err)
+	}
+	boom := func(int) *Inspection { panic("inspect failed") }
+	m := echoModel(false)
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), m, Options{Replay: true, Inspect: boom, Screen: scr}) }()
+	time.Sleep(50 * time.Millisecond)
+	for i := 0; i < 7; i++ { // down to the SYN: its detail calls Inspect
+		scr.InjectKey(tcell.KeyDown, 0, tcell.ModNone)
+	}
+	select {
+	case err := <-done:
+		var pe *PanicError
+		if !errors.As(err, &pe) || pe.Value != "inspect failed" {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the panic did not end Run")
+	}
+}
+
+// TestFinishedRunStartsOverAtTheTop: a run followed to its end selects its
+// first row when it finishes, ready to be stepped through.
+func TestFinishedRunStartsOverAtTheTop(t *testing.T) {
+	m := NewModel(Status{Source: "tcp-echo", Live: true, Started: time.Now()})
+	m.SetEvents(echoStory())
+	h := startDashboard(t, m, Options{Listing: echoListing}, 120, 40)
+	h.waitFor("following")
+	m.SetStatus(func(s *Status) { s.Live, s.Ended = false, time.Now() })
+	h.waitFor("the run is over", "done in")
+	if row, _ := h.selected(); row != 0 {
+		t.Errorf("selected row %d", row)
+	}
 }

@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"os/exec"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"syscall"
