@@ -518,9 +518,10 @@ func quotedTuple(info string) (src, dst trace.Endpoint, ok bool) {
 	return src, dst, err1 == nil && err2 == nil
 }
 
-// markKernel marks the packets the kernel sent on its own: everything a
-// recorded program's socket sent that no call put on the wire, and, from
-// anyone, the segments only a kernel sends (pure ACKs, SYN-ACKs, RSTs).
+// markKernel marks the packets the kernel sent on its own: every TCP
+// segment a recorded program's socket sent that no call put on the wire;
+// from anyone, the segments only a kernel sends (pure ACKs, SYN-ACKs,
+// RSTs); and ICMP.
 func (a *annotator) markKernel() {
 	if len(a.calls) == 0 {
 		return
@@ -536,17 +537,12 @@ func (a *annotator) markKernel() {
 			if _, ours := a.owner[p.Src]; ours || kernelOnly {
 				p.By = trace.ByKernel
 			}
-		case "udp":
-			if _, ours := a.owner[p.Src]; ours {
-				p.By = trace.ByKernel
-			}
 		case "icmp", "icmp6":
-			if _, dst, ok := quotedTuple(p.Info); ok {
-				if _, ours := a.owner[dst]; ours {
-					p.By = trace.ByKernel
-				}
-			}
+			// ICMP errors and echo replies come from a kernel.
+			p.By = trace.ByKernel
 		}
+		// A UDP datagram always has a call behind it: one no call claimed
+		// stays unattributed.
 	}
 }
 

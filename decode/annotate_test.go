@@ -2,12 +2,18 @@ package decode
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sockscope/sockscope/trace"
 )
+
+func netipAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 // TestBoundariesBytesMapToSegments: the client's sends do not line up with
 // the segments (Nagle coalesces two sends into one segment, a large send
@@ -134,4 +140,179 @@ func TestEchoCallsTiedToTheirSegments(t *testing.T) {
 		"4 P. call [7 8]", "5 . kernel []", "6 P. call [9 10]", "7 . kernel []",
 		"8 F. call [11 12]", "9 F. call [13]", "10 . kernel []",
 	})
+}
+
+// TestRefusedConnectTiesTheRST: nothing listens; the SYN is answered by a
+// RST, which the kernel sent; connect fails and names both segments.
+func TestRefusedConnectTiesTheRST(t *testing.T) {
+	st := newStory(t)
+	conn := st.call("client", trace.OpConnect, -1, "")
+	conn.Errno = "ECONNREFUSED"
+	st.c("S", "")
+	st.seg(false, "R.", "")
+	st.done(conn)
+	evs := st.annotated()
+	pk, calls := byFrame(evs), callsOf(evs)
+	if got := calls[conn.ID].Frames; !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("connect frames %v, want [1 2]", got)
+	}
+	if pk[1].By != trace.ByCall || pk[2].By != trace.ByKernel || !slices.Equal(pk[2].Analysis, []string{trace.AnalysisReset}) {
+		t.Errorf("SYN by %q, RST by %q analysis %v", pk[1].By, pk[2].By, pk[2].Analysis)
+	}
+	sum := notesOf(evs, trace.TopicSummary)
+	if len(sum) != 1 || !strings.Contains(sum[0].Text, "refused") || sum[0].Conn != 1 {
+		t.Errorf("summary: %+v", sum)
+	}
+}
+
+// summaryOf plays a story and returns its one connection summary.
+func summaryOf(t *testing.T, st *story) string {
+	t.Helper()
+	sum := notesOf(st.annotated(), trace.TopicSummary)
+	if len(sum) != 1 {
+		t.Fatalf("%d summaries", len(sum))
+	}
+	return sum[0].Text
+}
+
+func opened(t *testing.T) *story {
+	st := newStory(t)
+	st.c("S", "").s("S.", "").c(".", "")
+	return st
+}
+
+func TestSummariesTellEachEnding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   *story
+		want string
+	}{
+		{"client closes first", opened(t).c("P.", "hi").s(".", "").c("F.", "").s("F.", "").c(".", ""),
+			"normal open and close, the client closed first; 2 bytes from the client, 0 bytes from the server"},
+		{"server closes first", opened(t).s("F.", "").c("F.", "").s(".", ""),
+			"normal open and close, the server closed first"},
+		{"reset by the server", opened(t).c("P.", "hello").s("R.", ""),
+			"reset by the server, after 5 bytes from the client"},
+		{"half-closed by the client", opened(t).c("F.", "").s(".", "").s("P.", "more").c(".", "").s("F.", "").c(".", ""),
+			"half-closed by the client: the server sent 4 more bytes after the client's FIN"},
+		{"still open", opened(t).c("P.", "x").s(".", ""), "still open when the capture ended"},
+		{"no answer", newStory(t).c("S", ""), "no answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := summaryOf(t, tc.st); !strings.Contains(got, tc.want) {
+				t.Errorf("summary %q lacks %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("simultaneous close", func(t *testing.T) {
+		st := opened(t)
+		// Both FINs leave before either arrives: each acks only the data.
+		st.segs = append(st.segs,
+			timed{st.at + 100e3, seg{fromClient: true, flags: "F.", seq: st.cseq, ack: st.sseq, opts: dataOpts(3, 2)}},
+			timed{st.at + 200e3, seg{fromClient: false, flags: "F.", seq: st.sseq, ack: st.cseq, opts: dataOpts(3, 2)}},
+			timed{st.at + 300e3, seg{fromClient: true, flags: ".", seq: st.cseq + 1, ack: st.sseq + 1, opts: dataOpts(4, 3)}},
+			timed{st.at + 400e3, seg{fromClient: false, flags: ".", seq: st.sseq + 1, ack: st.cseq + 1, opts: dataOpts(4, 3)}})
+		if got := summaryOf(t, st); !strings.Contains(got, "simultaneous close") {
+			t.Errorf("summary %q", got)
+		}
+	})
+}
+
+// TestUDPDatagramsAndTheICMPErrorTied: sendto ↔ its datagram, recvfrom ↔
+// the datagram it returned, and an ICMP port unreachable ↔ the datagram it
+// quotes, the sendto behind it and the recv that failed with the error.
+func TestUDPDatagramsAndTheICMPErrorTied(t *testing.T) {
+	cli, srv, dead := cliAP, srvAP, trace.Endpoint(netipAP("127.0.0.1:9999"))
+	var fs []trace.Frame
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) }
+	udp := func(src, dst trace.Endpoint, data string) []byte {
+		return ipPacket(t, src, dst, layers.IPProtocolUDP,
+			&layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}, []byte(data))
+	}
+	quote := udp(cli, dead, "ping")
+	icmp := ipPacket(t, netipAP("127.0.0.1:0"), netipAP("127.0.0.1:0"), layers.IPProtocolICMPv4,
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, quote)
+	for i, b := range [][]byte{udp(cli, srv, "name"), udp(srv, cli, "Hello, name!"), quote, icmp} {
+		d := withLink(t, 1, b)
+		fs = append(fs, trace.Frame{Time: at(2*i + 1), LinkType: 1, Data: d, WireLen: len(d)})
+	}
+	mk := func(id int, op trace.Op, remote trace.Endpoint, local trace.Endpoint, ret int, start, end int) *trace.Call {
+		return &trace.Call{ID: id, Lane: "client", Op: op, FD: 3, Proto: "udp", Local: local, Remote: remote, Ret: ret, Start: at(start), End: at(end)}
+	}
+	calls := []*trace.Call{
+		mk(1, trace.OpSendto, srv, cli, 4, 0, 1),
+		mk(2, trace.OpRecvfrom, cli, srv, 4, 0, 2),
+		mk(3, trace.OpRecvfrom, srv, cli, 12, 2, 4),
+		mk(4, trace.OpSendto, dead, cli, 4, 4, 5),
+		mk(5, trace.OpRecvfrom, trace.Endpoint{}, cli, -1, 6, 9),
+		mk(6, trace.OpSendto, cli, srv, 12, 2, 3),
+	}
+	calls[1].Lane, calls[5].Lane = "server", "server"
+	calls[4].Errno = "ECONNREFUSED"
+	d := NewDecoder()
+	var tl trace.Timeline
+	for i := range fs {
+		tl.Append(d.Feed(&fs[i], i+1)...)
+	}
+	for _, c := range calls {
+		tl.Append(trace.CallEvent(c))
+	}
+	evs := Annotate(tl.Snapshot(), AnnotateOptions{})
+	pk, got := byFrame(evs), callsOf(evs)
+	var lines []string
+	for id := 1; id <= 6; id++ {
+		lines = append(lines, fmt.Sprintf("#%d %s %v", id, got[id].Op, got[id].Frames))
+	}
+	for f := 1; f <= 4; f++ {
+		lines = append(lines, fmt.Sprintf("frame %d %s by %s calls %v", f, pk[f].Proto, pk[f].By, pk[f].Calls))
+	}
+	checkStory(t, lines, []string{
+		"#1 sendto [1]", "#2 recvfrom [1]", "#3 recvfrom [2]", "#4 sendto [3 4]", "#5 recvfrom [4]", "#6 sendto [2]",
+		"frame 1 udp by call calls [1 2]", "frame 2 udp by call calls [3 6]",
+		"frame 3 udp by call calls [4]", "frame 4 icmp by kernel calls [4 5]",
+	})
+}
+
+// TestKernelStatesCheckedAgainstTheSegments: the kernel's own samples get
+// their connection ids; those that agree with the inferred states (also a
+// sample that lags a segment the capture already holds, and a FIN_WAIT1
+// entered in close() before its FIN left) pass silently; one that cannot be
+// right becomes a warning note.
+func TestKernelStatesCheckedAgainstTheSegments(t *testing.T) {
+	st := echoStory(t)
+	tl := st.timeline()
+	timeOf := func(flags string, fromClient bool) time.Time {
+		for _, ev := range tl {
+			if p := ev.Packet; p != nil && p.Flags == flags && (p.Src == st.cli) == fromClient {
+				return p.Time
+			}
+		}
+		t.Fatalf("no %s", flags)
+		return time.Time{}
+	}
+	kernel := func(at time.Time, ep, peer trace.Endpoint, from, to trace.State) trace.Event {
+		return trace.StateEvent(&trace.StateChange{Time: at, Endpoint: ep, Peer: peer, From: from, To: to, Source: trace.SourceKernel})
+	}
+	fin := timeOf("F.", true)
+	st.extra = []trace.Event{
+		kernel(timeOf(".", true).Add(50e3), st.cli, st.srv, trace.StateClosed, trace.StateEstablished), // agrees
+		kernel(fin.Add(-50e3), st.cli, st.srv, trace.StateEstablished, trace.StateFinWait1),            // close() ahead of its FIN
+		kernel(fin.Add(300e3), st.srv, st.cli, trace.StateEstablished, trace.StateEstablished),         // lags the FIN by 0.3 ms
+		kernel(fin.Add(400e3), st.srv, st.cli, trace.StateEstablished, trace.StateCloseWait),           // agrees
+		kernel(fin.Add(50*time.Millisecond), st.cli, st.srv, trace.StateTimeWait, trace.StateFinWait2), // wrong: TIME_WAIT since
+	}
+	evs := Annotate(st.timeline(), AnnotateOptions{})
+	for _, ev := range evs {
+		if s := ev.State; s != nil && s.Source == trace.SourceKernel && s.Conn != 1 {
+			t.Errorf("kernel state %v has conn %d, want 1", s, s.Conn)
+		}
+	}
+	warn := notesOf(evs, trace.TopicKernelDisagrees)
+	if len(warn) != 1 {
+		t.Fatalf("%d disagreement notes, want 1: %+v", len(warn), warn)
+	}
+	w := warn[0]
+	if w.Level != "warning" || w.Conn != 1 || !strings.Contains(w.Text, "FIN_WAIT2") || !strings.Contains(w.Text, "TIME_WAIT") {
+		t.Errorf("note %+v", w)
+	}
 }

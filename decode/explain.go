@@ -134,8 +134,11 @@ func (n *narrator) tcp(p *trace.Packet) string {
 	// What its ACK says, when it says something new (or it is nothing else).
 	if f&flagACK != 0 && f&flagRST == 0 {
 		prev, had := n.lastAck[from]
-		if !had || p.RAck != prev || f&(flagSYN|flagFIN) == 0 && p.Len == 0 {
+		switch {
+		case !had || p.RAck != prev:
 			parts = append(parts, n.ackSentence(p, f, to, args))
+		case f&(flagSYN|flagFIN) == 0 && p.Len == 0 && len(p.Analysis) == 0:
+			parts = append(parts, n.say("ack.repeat", args))
 		}
 		n.lastAck[from] = p.RAck
 	}
@@ -169,8 +172,8 @@ func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey, args narra
 	segs := n.segs[peer]
 	for i := len(segs) - 1; i >= 0; i-- {
 		s := segs[i]
-		if s.end != p.RAck {
-			continue
+		if s.end != p.RAck || s.end == s.seq {
+			continue // not this one, or one that takes no sequence space
 		}
 		a := narrate.Args{"ack": p.RAck, "pseq": s.seq, "plen": s.p.Len}
 		for k, v := range args {
@@ -274,12 +277,6 @@ func (n *narrator) call(c *trace.Call) string {
 	if !c.End.IsZero() {
 		args["dur"] = formatDur(c.End.Sub(c.Start))
 	}
-	var kinds []string
-	for _, f := range c.Frames {
-		if p := n.a.byFrame[f]; p != nil {
-			kinds = append(kinds, p.Flags)
-		}
-	}
 	frameOf := func(pred func(byte) bool) (int, bool) {
 		for _, f := range c.Frames {
 			if p := n.a.byFrame[f]; p != nil && pred(flagBits(p.Flags)) {
@@ -371,7 +368,6 @@ func (n *narrator) call(c *trace.Call) string {
 		}
 		return n.say("call.close.quiet", args)
 	}
-	_ = kinds
 	return n.say("call.generic", args)
 }
 

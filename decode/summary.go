@@ -1,8 +1,6 @@
 package decode
 
 import (
-	"time"
-
 	"github.com/sockscope/sockscope/decode/narrate"
 	"github.com/sockscope/sockscope/trace"
 )
@@ -45,7 +43,6 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 		syns                int
 		rst                 *trace.Packet
 		fins                []trace.Endpoint
-		firstFIN            time.Time
 		afterFIN            int // bytes the second closer sent after the first FIN
 		bytes               = map[trace.Endpoint]int{}
 	)
@@ -73,9 +70,6 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 			}
 		}
 		if f&flagFIN != 0 && !resent(p) && !containsEp(fins, p.Src) {
-			if len(fins) == 0 {
-				firstFIN = p.Time
-			}
 			fins = append(fins, p.Src)
 		}
 	}
@@ -87,7 +81,6 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 			}
 		}
 	}
-	_ = firstFIN
 	args := narrate.Args{
 		"id": ci.id, "client": a.epName(ci.id, ci.client), "server": a.epName(ci.id, ci.server),
 		"caddr": ci.client.String(), "saddr": ci.server.String(),

@@ -30,6 +30,7 @@ var en = map[string]string{
 	"ack.data.fin":    "ACK {ack} = the peer's seq {pseq} + {plen} bytes + 1 for its FIN.",
 	"ack.fin":         "ACK {ack} = the peer's FIN at seq {pseq} + 1: a FIN consumes one sequence number.",
 	"ack.fin.delayed": "ACK {ack} = the peer's FIN at seq {pseq} + 1. The ACK of the peer's FIN was delayed and rides on this FIN, so the \"four-way\" close takes three segments.",
+	"ack.repeat":      "ACK {ack} repeats its last acknowledgement: nothing new has arrived.",
 	"ack.cumulative":  "ACK {ack}: {src} has received every byte before {ack}.",
 
 	// Wireshark's analysis flags.
@@ -57,7 +58,7 @@ var en = map[string]string{
 	"state.FIN_WAIT2":             "{ep}'s FIN is acknowledged: FIN_WAIT2, waiting for the peer's FIN. It may still receive data (a half-close).",
 	"state.FIN_WAIT2.passing":     "The ACK of {ep}'s FIN arrived, so it is in FIN_WAIT2; the same segment carries the peer's FIN, so FIN_WAIT2 lasts no time.",
 	"state.CLOSE_WAIT":            "{ep} received the peer's FIN: CLOSE_WAIT. Its program's recv() will return 0; it should close its socket.",
-	"state.LAST_ACK":              "{ep} closed second: its FIN is out and it waits in LAST_ACK for the last ACK. This lasts one round trip and is inferred, never sampled.",
+	"state.LAST_ACK":              "{ep} closed second: its FIN is out and it waits in LAST_ACK for the last ACK. It lasts one round trip, so the kernel is rarely caught in it: this state is inferred.",
 	"state.CLOSING":               "The two FINs crossed (a simultaneous close): {ep} waits in CLOSING for the ACK of its FIN.",
 	"state.TIME_WAIT":             "{ep} closed first, so it waits in TIME_WAIT for 60 s (Linux's 2×MSL) before the 4-tuple can be used again: if its last ACK were lost, the peer's FIN would come again and be answered.",
 	"state.TIME_WAIT.closing":     "The ACK of {ep}'s FIN arrived: after a simultaneous close both ends wait in TIME_WAIT for 60 s.",

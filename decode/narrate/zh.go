@@ -29,6 +29,7 @@ var zh = map[string]string{
 	"ack.data.fin":    "ACK {ack} = 对方的 seq {pseq} + {plen} 字节 + 1（对方的 FIN）。",
 	"ack.fin":         "ACK {ack} = 对方位于 seq {pseq} 的 FIN + 1：FIN 占用一个序列号。",
 	"ack.fin.delayed": "ACK {ack} = 对方位于 seq {pseq} 的 FIN + 1。对方 FIN 的确认被延迟了，搭载在这个 FIN 上，所以“四次挥手”只用了三个报文段。",
+	"ack.repeat":      "ACK {ack} 重复了上一次的确认：没有新的数据到达。",
 	"ack.cumulative":  "ACK {ack}：{src} 已经收到了 {ack} 之前的所有字节。",
 
 	// Wireshark 的分析标记
@@ -56,7 +57,7 @@ var zh = map[string]string{
 	"state.FIN_WAIT2":             "{ep} 的 FIN 已被确认：FIN_WAIT2，等待对方的 FIN。它仍然可以接收数据（半关闭）。",
 	"state.FIN_WAIT2.passing":     "对 {ep} 的 FIN 的确认到了，所以它进入 FIN_WAIT2；同一个报文段还带着对方的 FIN，所以 FIN_WAIT2 一瞬即逝。",
 	"state.CLOSE_WAIT":            "{ep} 收到了对方的 FIN：CLOSE_WAIT。它的程序调用 recv() 会返回 0；程序应当关闭套接字。",
-	"state.LAST_ACK":              "{ep} 后关闭：它的 FIN 已发出，在 LAST_ACK 中等待最后一个 ACK。这只持续一个往返时间，是推断出来的，从未被采样到。",
+	"state.LAST_ACK":              "{ep} 后关闭：它的 FIN 已发出，在 LAST_ACK 中等待最后一个 ACK。它只持续一个往返时间，内核里很少能采样到：这个状态是推断出来的。",
 	"state.CLOSING":               "两个 FIN 交叉而过（同时关闭）：{ep} 在 CLOSING 中等待对其 FIN 的确认。",
 	"state.TIME_WAIT":             "{ep} 先关闭，所以它要在 TIME_WAIT 中等待 60 秒（Linux 的 2×MSL），之后这个四元组才能再用：如果它最后的 ACK 丢了，对方的 FIN 会再来一次，还能得到回答。",
 	"state.TIME_WAIT.closing":     "对 {ep} 的 FIN 的确认到了：同时关闭之后，双方都在 TIME_WAIT 中等待 60 秒。",
