@@ -403,3 +403,13 @@ func formatDur(d time.Duration) string {
 	}
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
+
+// ExplainNote narrates a note added after Annotate ran (the capture's
+// summary, a failed scenario) in lang.
+func ExplainNote(n *trace.Note, lang narrate.Lang) string {
+	if lang == "" {
+		lang = narrate.English
+	}
+	nr := &narrator{a: &annotator{lang: lang}, l: lang}
+	return nr.note(n)
+}

@@ -107,7 +107,9 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 		s.frames = onlyScenarioFrames(s.frames, calls)
 	}
 	s.events = buildTimeline(s.frames, calls)
-	s.events = append(s.events, captureSummary(s))
+	summary := captureSummary(s)
+	summary.Explain = decode.ExplainNote(summary.Note, timelineOptions.Annotate.Lang)
+	s.events = append(s.events, summary)
 
 	if board != nil {
 		return finishLiveDashboard(ctx, board, s, f.write, waitErr, stderr)
