@@ -136,7 +136,8 @@ type annotator struct {
 	sent, recvd map[sockKey]uint32 // stream bytes moved so far by send and recv
 	claimed     map[int]bool       // frames already tied to a close/shutdown or a datagram call
 	inferred    map[sockKey][]transition
-	accepted    map[int]time.Time // accept call id → when its handshake completed
+	accepted    map[int]time.Time      // accept call id → when its handshake completed
+	local       map[int]trace.Endpoint // call id → the concrete local address
 }
 
 func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
@@ -145,6 +146,7 @@ func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
 		conns: map[int]*connInfo{}, byTuple: map[flowKey][]*connInfo{}, owner: map[trace.Endpoint]string{},
 		byFrame: map[int]*trace.Packet{}, sent: map[sockKey]uint32{}, recvd: map[sockKey]uint32{},
 		claimed: map[int]bool{}, inferred: map[sockKey][]transition{}, accepted: map[int]time.Time{},
+		local: map[int]trace.Endpoint{},
 	}
 	if a.lang == "" {
 		a.lang = narrate.English
@@ -163,14 +165,6 @@ func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
 	}
 	sort.SliceStable(a.packets, func(i, j int) bool { return a.packets[i].Frame < a.packets[j].Frame })
 	sort.SliceStable(a.calls, func(i, j int) bool { return a.calls[i].ID < a.calls[j].ID })
-	for _, c := range a.calls {
-		a.callByID[c.ID] = c
-		if c.Local.Addr().IsValid() && c.Local.Port() != 0 {
-			if _, ok := a.owner[c.Local]; !ok {
-				a.owner[c.Local] = c.Lane
-			}
-		}
-	}
 	for _, p := range a.packets {
 		a.byFrame[p.Frame] = p
 		if p.Conn == 0 {
@@ -200,7 +194,44 @@ func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
 		ci.pkts = append(ci.pkts, p)
 	}
 	sort.Ints(a.connIDs)
+	for _, c := range a.calls {
+		a.callByID[c.ID] = c
+		local := a.concreteLocal(c)
+		a.local[c.ID] = local
+		if local.Addr().IsValid() && local.Port() != 0 {
+			if _, ok := a.owner[local]; !ok {
+				a.owner[local] = c.Lane
+			}
+		}
+	}
 	return a
+}
+
+// concreteLocal is the address a call's socket used on the wire: its
+// Local, or for a socket bound to the wildcard address (0.0.0.0:35839, an
+// unbound UDP socket after its first sendto) the address the packets on
+// that port show, talking to Remote when it is known.
+func (a *annotator) concreteLocal(c *trace.Call) trace.Endpoint {
+	l := c.Local
+	if !l.Addr().IsUnspecified() || l.Port() == 0 {
+		return l
+	}
+	for _, p := range a.packets {
+		for _, e := range [][2]trace.Endpoint{{p.Src, p.Dst}, {p.Dst, p.Src}} {
+			if e[0].Port() == l.Port() && e[0].Addr().Is4() == l.Addr().Is4() && (!c.Remote.IsValid() || e[1] == c.Remote) {
+				return e[0]
+			}
+		}
+	}
+	return l
+}
+
+// loc is the concrete local address of call c (see concreteLocal).
+func (a *annotator) loc(c *trace.Call) trace.Endpoint {
+	if l, ok := a.local[c.ID]; ok {
+		return l
+	}
+	return c.Local
 }
 
 // findConn is the connection on the 4-tuple (local, remote) that had begun
@@ -313,13 +344,13 @@ func (a *annotator) tieStream(c *trace.Call, out bool) {
 	if c.Errno != "" || c.Ret < 0 {
 		return
 	}
-	ci := a.findConn("tcp", c.Local, c.Remote, c.End)
+	ci := a.findConn("tcp", a.loc(c), c.Remote, c.End)
 	if ci == nil {
 		return
 	}
-	src, dst := c.Local, c.Remote
+	src, dst := a.loc(c), c.Remote
 	if !out {
-		src, dst = c.Remote, c.Local
+		src, dst = c.Remote, a.loc(c)
 	}
 	if c.Ret == 0 {
 		if !out {
@@ -336,7 +367,7 @@ func (a *annotator) tieStream(c *trace.Call, out bool) {
 	if src == ci.client && !ci.sawSYN || src == ci.server && !ci.sawSYNACK {
 		return
 	}
-	k := sockKey{ci.id, c.Local}
+	k := sockKey{ci.id, a.loc(c)}
 	moved := a.sent
 	if !out {
 		moved = a.recvd
@@ -365,9 +396,9 @@ func (a *annotator) tieDatagram(c *trace.Call, out bool) {
 	if c.Errno != "" || !c.Remote.IsValid() {
 		return
 	}
-	src, dst := c.Local, c.Remote
+	src, dst := a.loc(c), c.Remote
 	if !out {
-		src, dst = c.Remote, c.Local
+		src, dst = c.Remote, a.loc(c)
 	}
 	for _, p := range a.packets {
 		if p.Proto != "udp" || p.Src != src || p.Dst != dst || a.claimed[p.Frame*2+b2i(out)] {
@@ -392,7 +423,7 @@ func b2i(b bool) int {
 // tieConnect ties connect to its SYN (a retransmitted SYN is the kernel's),
 // and a refused connect to the RST that refused it.
 func (a *annotator) tieConnect(c *trace.Call) {
-	ci := a.findConn("tcp", c.Local, c.Remote, c.Start)
+	ci := a.findConn("tcp", a.loc(c), c.Remote, c.Start)
 	if ci == nil {
 		return
 	}
@@ -400,7 +431,7 @@ func (a *annotator) tieConnect(c *trace.Call) {
 	for _, p := range ci.pkts {
 		f := flagBits(p.Flags)
 		switch {
-		case p.Src == c.Local && f&flagSYN != 0 && f&flagACK == 0:
+		case p.Src == a.loc(c) && f&flagSYN != 0 && f&flagACK == 0:
 			a.tie(c, p, first)
 			first = false
 		case p.Src == c.Remote && f&flagRST != 0 && c.Errno == "ECONNREFUSED":
@@ -415,7 +446,7 @@ func (a *annotator) tieAccept(c *trace.Call) {
 	if c.Errno != "" {
 		return
 	}
-	ci := a.findConn("tcp", c.Local, c.Remote, c.End)
+	ci := a.findConn("tcp", a.loc(c), c.Remote, c.End)
 	if ci == nil {
 		return
 	}
@@ -438,16 +469,16 @@ func (a *annotator) tieClose(c *trace.Call) {
 	if c.Op == trace.OpShutdown && c.How == "SHUT_RD" || c.Errno != "" {
 		return
 	}
-	ci := a.findConn("tcp", c.Local, c.Remote, c.Start)
+	ci := a.findConn("tcp", a.loc(c), c.Remote, c.Start)
 	if ci == nil {
 		return
 	}
 	for _, p := range ci.pkts {
 		f := flagBits(p.Flags)
-		if p.Src != c.Local || f&(flagFIN|flagRST) == 0 || resent(p) || p.Time.Before(c.Start) || a.claimed[p.Frame*2] {
+		if p.Src != a.loc(c) || f&(flagFIN|flagRST) == 0 || resent(p) || p.Time.Before(c.Start) || a.claimed[p.Frame*2] {
 			continue
 		}
-		if f&flagFIN != 0 && a.finClaimed(ci, c.Local) {
+		if f&flagFIN != 0 && a.finClaimed(ci, a.loc(c)) {
 			continue
 		}
 		a.claimed[p.Frame*2] = true
@@ -486,13 +517,13 @@ func (a *annotator) tieICMP() {
 		}
 		if orig != nil {
 			for _, id := range orig.Calls {
-				if c := a.callByID[id]; c != nil && c.Local == src {
+				if c := a.callByID[id]; c != nil && a.loc(c) == src {
 					a.tie(c, p, false)
 				}
 			}
 		}
 		for _, c := range a.calls {
-			if c.Local == src && c.Errno == "ECONNREFUSED" && !c.End.Before(p.Time) {
+			if a.loc(c) == src && c.Errno == "ECONNREFUSED" && !c.End.Before(p.Time) {
 				a.tie(c, p, false)
 				break
 			}
@@ -611,8 +642,8 @@ func (a *annotator) checkKernel() []trace.Event {
 			case trace.OpSocket, trace.OpBind, trace.OpListen:
 				continue
 			}
-			if ci := a.findConn("tcp", c.Local, c.Remote, c.End); ci != nil {
-				samples = append(samples, sample{c.End, ci.id, c.Local, c.State, c.ID})
+			if ci := a.findConn("tcp", a.loc(c), c.Remote, c.End); ci != nil {
+				samples = append(samples, sample{c.End, ci.id, a.loc(c), c.State, c.ID})
 			}
 		}
 	}

@@ -240,7 +240,7 @@ func TestUDPDatagramsAndTheICMPErrorTied(t *testing.T) {
 		return &trace.Call{ID: id, Lane: "client", Op: op, FD: 3, Proto: "udp", Local: local, Remote: remote, Ret: ret, Start: at(start), End: at(end)}
 	}
 	calls := []*trace.Call{
-		mk(1, trace.OpSendto, srv, cli, 4, 0, 1),
+		mk(1, trace.OpSendto, srv, netipAP("0.0.0.0:40000"), 4, 0, 1), // an unbound socket: the wildcard address
 		mk(2, trace.OpRecvfrom, cli, srv, 4, 0, 2),
 		mk(3, trace.OpRecvfrom, srv, cli, 12, 2, 4),
 		mk(4, trace.OpSendto, dead, cli, 4, 4, 5),

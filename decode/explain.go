@@ -213,7 +213,7 @@ func (n *narrator) by(p *trace.Packet) string {
 	case trace.ByCall:
 		for _, id := range p.Calls {
 			c := n.a.callByID[id]
-			if c == nil || c.Local != p.Src {
+			if c == nil || n.a.loc(c) != p.Src {
 				continue
 			}
 			switch c.Op {
@@ -295,6 +295,9 @@ func (n *narrator) call(c *trace.Call) string {
 		case c.Errno == "ECONNREFUSED" && len(c.Frames) > 0:
 			return n.say("call.udp.refused", args)
 		}
+		if c.Errno == "EAGAIN" && c.Proto == "udp" {
+			return n.say("call.errno.timeout.udp", args)
+		}
 		return n.say("call.errno", args)
 	}
 	switch c.Op {
@@ -329,14 +332,34 @@ func (n *narrator) call(c *trace.Call) string {
 	case trace.OpSend, trace.OpSendto:
 		switch {
 		case c.Proto == "udp" && len(c.Frames) > 0:
-			return n.say("call.sendto", args)
+			var dgrams, icmps []int
+			for _, f := range c.Frames {
+				if p := n.a.byFrame[f]; p != nil && p.Proto == "udp" {
+					dgrams = append(dgrams, f)
+				} else {
+					icmps = append(icmps, f)
+				}
+			}
+			args["frames"] = frameList(n.l, dgrams)
+			s := n.say("call.sendto", args)
+			if len(icmps) > 0 {
+				s = narrate.Join(n.l, s, n.say("call.sendto.unreachable", narrate.Args{"icmp": frameList(n.l, icmps)}))
+			}
+			return s
 		case c.HasBytes() && len(c.Frames) > 0:
 			return n.say("call.send", args)
+		}
+		if c.Proto == "udp" {
+			return n.say("call.sendto.untied", args)
 		}
 		return n.say("call.send.untied", args)
 	case trace.OpRecv, trace.OpRecvfrom:
 		switch {
 		case c.Proto == "udp" && len(c.Frames) > 0:
+			if p := n.a.byFrame[c.Frames[0]]; p != nil && p.Proto == "udp" && p.Len > c.Ret {
+				args["plen"] = p.Len
+				return n.say("call.recvfrom.truncated", args)
+			}
 			return n.say("call.recvfrom", args)
 		case c.Ret == 0 && c.Proto != "udp":
 			if f, ok := frameOf(func(b byte) bool { return b&flagFIN != 0 }); ok {

@@ -84,8 +84,9 @@ func Say(l Lang, key string, args Args) string {
 		out = tightenHan(out)
 	}
 	// An English sentence that opens with a name ("the client …") starts
-	// with a capital letter.
-	if l != Chinese && strings.HasPrefix(tmpl, "{") && out != "" && out[0] >= 'a' && out[0] <= 'z' {
+	// with a capital letter; one that opens with a call's name ("close()")
+	// keeps it as the program spells it.
+	if l != Chinese && strings.HasPrefix(tmpl, "{") && !strings.HasPrefix(tmpl, "{op}") && out != "" && out[0] >= 'a' && out[0] <= 'z' {
 		out = string(out[0]-'a'+'A') + out[1:]
 	}
 	return out
