@@ -1,9 +1,7 @@
 package trace
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -95,22 +93,57 @@ func quoteData(b []byte, total int) string {
 	return s
 }
 
-// The pcapng comment that stores a call: a human-readable summary that
-// Wireshark and tshark show, then the separator, then the call as JSON
-// (which is ASCII, so the separator cannot occur in it).
+// The pcapng comments that store what a scenario recorded (its calls, the
+// kernel's states, its notes): a human-readable summary that Wireshark and
+// tshark show, then the separator, then the event as JSON (ASCII only, so
+// the separator cannot occur in it).
 const (
-	callCommentPrefix = "sockscope call "
-	callCommentSep    = " ‖ "
+	commentPrefix = "sockscope "
+	commentSep    = " ‖ "
 )
+
+// RecordComment encodes a recorded event as a pcapng packet comment. ok is
+// false for packets, which are the frames themselves. Annotations (the
+// bytes and frames a call is tied to, narration) are left out: replay
+// derives them again.
+func RecordComment(ev Event) (comment string, ok bool) {
+	var summary string
+	switch {
+	case ev.Call != nil:
+		c := *ev.Call
+		c.Bytes, c.Frames = [2]uint32{}, nil
+		ev = CallEvent(&c)
+		summary = fmt.Sprintf("call #%d %s: %s", c.ID, c.Lane, c.String())
+	case ev.State != nil:
+		s := ev.State
+		summary = fmt.Sprintf("state %s: %s → %s (%s)", FormatEndpoint(s.Endpoint, true), stateOrQuestion(s.From), s.To, s.Source)
+		if s.TimeLeft > 0 {
+			summary += fmt.Sprintf(", %.1f s left", s.TimeLeft.Seconds())
+		}
+	case ev.Note != nil:
+		summary = fmt.Sprintf("note %s: %s", ev.Note.Level, ev.Note.Text)
+	default:
+		return "", false
+	}
+	ev.Explain = ""
+	b, err := marshalEvent(ev, 0)
+	if err != nil {
+		return "", false
+	}
+	return commentPrefix + summary + commentSep + asciiJSON(b), true
+}
+
+func stateOrQuestion(s State) string {
+	if s == StateUnknown {
+		return "?"
+	}
+	return string(s)
+}
 
 // CallComment encodes a call as a pcapng packet comment.
 func CallComment(c *Call) string {
-	j := callJSON(jsonHead{Kind: KindCall, Time: formatTime(c.Start)}, c)
-	b, err := json.Marshal(j)
-	if err != nil { // cannot happen: the struct holds only strings and numbers
-		b = []byte("{}")
-	}
-	return fmt.Sprintf("%s#%d %s: %s%s%s", callCommentPrefix, c.ID, c.Lane, c.String(), callCommentSep, asciiJSON(b))
+	s, _ := RecordComment(CallEvent(c))
+	return s
 }
 
 // asciiJSON escapes every non-ASCII rune of a JSON text as \uXXXX (only
@@ -131,43 +164,72 @@ func asciiJSON(b []byte) string {
 	return sb.String()
 }
 
-// ParseCallComment decodes a comment written by CallComment. ok is false
-// for comments that are not sockscope calls.
-func ParseCallComment(s string) (c *Call, ok bool, err error) {
-	if !strings.HasPrefix(s, callCommentPrefix) {
-		return nil, false, nil
+// ParseRecordComment decodes a comment written by RecordComment. ok is
+// false for comments that are not sockscope's.
+func ParseRecordComment(s string) (ev Event, ok bool, err error) {
+	if !strings.HasPrefix(s, commentPrefix) {
+		return Event{}, false, nil
 	}
-	i := strings.LastIndex(s, callCommentSep)
+	i := strings.LastIndex(s, commentSep)
 	if i < 0 {
-		return nil, true, fmt.Errorf("call comment without JSON: %.60q", s)
+		return Event{}, true, fmt.Errorf("sockscope comment without JSON: %.60q", s)
 	}
-	ev, err := decodeLine([]byte(s[i+len(callCommentSep):]))
+	ev, err = decodeLine([]byte(s[i+len(commentSep):]))
 	if err != nil {
-		return nil, true, fmt.Errorf("call comment: %w", err)
+		return Event{}, true, fmt.Errorf("sockscope comment: %w", err)
+	}
+	if ev.Packet != nil {
+		return Event{}, true, fmt.Errorf("sockscope comment holds a packet")
+	}
+	return ev, true, nil
+}
+
+// ParseCallComment decodes a call comment written by CallComment.
+func ParseCallComment(s string) (c *Call, ok bool, err error) {
+	ev, ok, err := ParseRecordComment(s)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
 	if ev.Call == nil {
-		return nil, true, fmt.Errorf("call comment holds a %s", ev.Kind)
+		return nil, true, fmt.Errorf("sockscope comment holds a %s, not a call", ev.Kind)
 	}
 	return ev.Call, true, nil
 }
 
-// AttachCalls stores each call as a comment on a frame, for pcapng files:
-// a call goes with the first frame captured at or after it was entered (the
-// frame it most likely caused), calls after the last frame with the last
-// frame. frames must be in capture order. It reports how many calls found no
-// frame (when there are none).
-func AttachCalls(frames []Frame, calls []*Call) (unattached int) {
-	if len(frames) == 0 {
-		return len(calls)
+// AttachRecords stores recorded events (calls, kernel states, notes) as
+// comments on frames, for pcapng files: each goes with the first frame
+// captured at or after it happened (for a call, the frame it most likely
+// caused), those after the last frame with the last frame. frames must be in
+// capture order. It reports how many events found no frame (when there are
+// none).
+func AttachRecords(frames []Frame, evs []Event) (unattached int) {
+	sorted := make([]Event, 0, len(evs))
+	for _, ev := range evs {
+		if ev.Packet == nil {
+			sorted = append(sorted, ev)
+		}
 	}
-	sorted := append([]*Call(nil), calls...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	if len(frames) == 0 {
+		return len(sorted)
+	}
+	SortEvents(sorted)
 	fi := 0
-	for _, c := range sorted {
-		for fi < len(frames)-1 && frames[fi].Time.Before(c.Start) {
+	for _, ev := range sorted {
+		for fi < len(frames)-1 && frames[fi].Time.Before(ev.Time()) {
 			fi++
 		}
-		frames[fi].Comments = append(frames[fi].Comments, CallComment(c))
+		if c, ok := RecordComment(ev); ok {
+			frames[fi].Comments = append(frames[fi].Comments, c)
+		}
 	}
 	return 0
+}
+
+// AttachCalls is AttachRecords for calls alone.
+func AttachCalls(frames []Frame, calls []*Call) (unattached int) {
+	evs := make([]Event, len(calls))
+	for i, c := range calls {
+		evs[i] = CallEvent(c)
+	}
+	return AttachRecords(frames, evs)
 }

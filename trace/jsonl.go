@@ -138,7 +138,18 @@ func (e *Encoder) Encode(ev Event) error {
 	if e.base.IsZero() {
 		e.base = t
 	}
-	head := jsonHead{Kind: ev.Kind, Time: formatTime(t), Rel: t.Sub(e.base).Seconds()}
+	b, err := marshalEvent(ev, t.Sub(e.base).Seconds())
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = e.w.Write(b)
+	return err
+}
+
+// marshalEvent renders one event as its JSON Lines object.
+func marshalEvent(ev Event, rel float64) ([]byte, error) {
+	head := jsonHead{Kind: ev.Kind, Time: formatTime(ev.Time()), Rel: rel}
 	tail := jsonTail{Explain: ev.Explain}
 	var v any
 	switch {
@@ -157,15 +168,13 @@ func (e *Encoder) Encode(ev Event) error {
 	case ev.Note != nil:
 		v = jsonNote{jsonHead: head, Level: ev.Note.Level, Text: ev.Note.Text, Topic: ev.Note.Topic, Conn: ev.Note.Conn, jsonTail: tail}
 	default:
-		return fmt.Errorf("encode: empty event")
+		return nil, fmt.Errorf("encode: empty event")
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", ev.Kind, err)
+		return nil, fmt.Errorf("encode %s: %w", ev.Kind, err)
 	}
-	b = append(b, '\n')
-	_, err = e.w.Write(b)
-	return err
+	return b, nil
 }
 
 // Flush writes out buffered lines.

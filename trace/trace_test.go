@@ -248,3 +248,43 @@ func TestJSONLinesCarryTheAnnotations(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordCommentsKeepKernelStatesAndNotes(t *testing.T) {
+	local, peer := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:12345")
+	state := StateEvent(&StateChange{Time: t0, Endpoint: local, Peer: peer, From: StateFinWait2, To: StateTimeWait, Source: SourceKernel, TimeLeft: 59900 * time.Millisecond})
+	note := NoteEvent(&Note{Time: t0, Level: "error", Text: "scenario tcp-echo timed out after 5s"})
+	call := sampleCall()
+	call.Bytes, call.Frames = [2]uint32{1, 6}, []int{4}
+	annotated := CallEvent(call)
+	annotated.Explain = "narration is derived again on replay"
+	for _, tc := range []struct {
+		ev      Event
+		summary string
+	}{
+		{state, "sockscope state 127.0.0.1:40000: FIN_WAIT2 → TIME_WAIT (kernel), 59.9 s left ‖ "},
+		{note, "sockscope note error: scenario tcp-echo timed out after 5s ‖ "},
+		{annotated, "sockscope call #7 client: recv(3, 1024)"},
+	} {
+		s, ok := RecordComment(tc.ev)
+		if !ok || !strings.HasPrefix(s, tc.summary) {
+			t.Errorf("comment %q, want it to start with %q", s, tc.summary)
+			continue
+		}
+		got, ok, err := ParseRecordComment(s)
+		if !ok || err != nil {
+			t.Fatalf("parse %q: ok=%v err=%v", s, ok, err)
+		}
+		want := tc.ev
+		if want.Call != nil {
+			c := *want.Call
+			c.Bytes, c.Frames = [2]uint32{}, nil
+			want = CallEvent(&c)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", deref(got), deref(want))
+		}
+	}
+	if _, ok := RecordComment(PacketEvent(&Packet{})); ok {
+		t.Error("a packet was turned into a comment")
+	}
+}

@@ -37,21 +37,16 @@ func printSession(s *session, format string, stdout io.Writer) error {
 	}
 }
 
-// writePcapng saves the frames with every recorded call as a packet comment.
+// writePcapng saves the frames with everything the scenario recorded (its
+// calls, the kernel's states, its notes) as packet comments.
 func writePcapng(path string, s *session) error {
-	var calls []*trace.Call
-	for _, ev := range s.events {
-		if ev.Call != nil {
-			calls = append(calls, ev.Call)
-		}
-	}
 	frames := make([]trace.Frame, len(s.frames))
 	for i, f := range s.frames {
 		f.Comments = append([]string(nil), f.Comments...)
 		frames[i] = f
 	}
-	if n := trace.AttachCalls(frames, calls); n > 0 {
-		fmt.Fprintf(os.Stderr, "sockscope: warning: no packet was captured, so %d calls could not be stored in %s\n", n, path)
+	if n := trace.AttachRecords(frames, s.recorded); n > 0 {
+		fmt.Fprintf(os.Stderr, "sockscope: warning: no packet was captured, so %d recorded calls and states could not be stored in %s\n", n, path)
 	}
 	out, err := os.Create(path)
 	if err != nil {

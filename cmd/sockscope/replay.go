@@ -51,13 +51,14 @@ func replayFile(ctx context.Context, path string, f outputFlags, stdout, stderr 
 			s.damaged = err
 			break
 		}
-		// Calls that sockscope stored as comments become calls again.
+		// What sockscope stored as comments (calls, kernel states, notes)
+		// becomes events again.
 		var rest []string
 		for _, c := range fr.Comments {
-			call, ok, err := trace.ParseCallComment(c)
+			ev, ok, err := trace.ParseRecordComment(c)
 			switch {
 			case ok && err == nil:
-				recorded = append(recorded, trace.CallEvent(call))
+				recorded = append(recorded, ev)
 			case ok:
 				fmt.Fprintf(stderr, "sockscope: frame %d: %v\n", len(s.frames)+1, err)
 			default:

@@ -23,6 +23,7 @@ const childCommand = "__child"
 type session struct {
 	source   string // "tcp-echo (sandbox)", "file.pcap"
 	frames   []trace.Frame
+	recorded []trace.Event // what the scenario recorded: calls, kernel states, notes (-w stores these)
 	events   []trace.Event
 	counters *sandbox.Counters
 	damaged  error // replay: where the file broke
@@ -106,6 +107,7 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 	if child.Mode == sandbox.Host {
 		s.frames = onlyScenarioFrames(s.frames, calls)
 	}
+	s.recorded = calls
 	s.events = buildTimeline(s.frames, calls)
 	summary := captureSummary(s)
 	summary.Explain = decode.ExplainNote(summary.Note, timelineOptions.Annotate.Lang)
