@@ -95,7 +95,7 @@ func Layout(evs []trace.Event) *Ladder {
 				l.Rows = append(l.Rows, Row{Kind: RowCall, Time: c.Start, Event: i, Lane: lane, Text: callText(c, c.Op.Blocking()), Explain: explainLines(ev.Explain)})
 			}
 		case ev.Packet != nil:
-			p := ev.Packet
+			p, at := ev.Packet, i
 			explain := explainLines(ev.Explain)
 			// Apply the state changes this packet caused (they follow it
 			// at the same instant) so that the row shows the states after it.
@@ -106,7 +106,7 @@ func Layout(evs []trace.Event) *Ladder {
 				states[stateKey{s.Conn, s.Endpoint}] = s.To
 				explain = append(explain, explainLines(evs[i].Explain)...)
 			}
-			row := Row{Kind: RowPacket, Time: p.Time, Event: i, From: lanes.laneOf(p.Src, p.Dst), To: lanes.laneOf(p.Dst, p.Src), Text: PacketLabel(p), Explain: explain}
+			row := Row{Kind: RowPacket, Time: p.Time, Event: at, From: lanes.laneOf(p.Src, p.Dst), To: lanes.laneOf(p.Dst, p.Src), Text: PacketLabel(p), Explain: explain}
 			if p.Proto == "tcp" {
 				row.FromState = states[stateKey{p.Conn, p.Src}]
 				row.ToState = states[stateKey{p.Conn, p.Dst}]

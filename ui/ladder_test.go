@@ -66,8 +66,12 @@ func TestLayoutFoldsStatesIntoTheirPackets(t *testing.T) {
 	if len(packets) != len(want) {
 		t.Fatalf("%d packet rows, want %d", len(packets), len(want))
 	}
+	evs := handshake()
 	for i, w := range want {
 		p := packets[i]
+		if evs[p.Event].Packet == nil {
+			t.Errorf("packet row %d points at a %s event, not at its packet", i, evs[p.Event].Kind)
+		}
 		if p.From != w.from || p.To != w.to || p.Text != w.label || p.FromState != w.fromState || p.ToState != w.toState {
 			t.Errorf("packet %d = %d→%d %q [%s|%s], want %d→%d %q [%s|%s]", i, p.From, p.To, p.Text, p.FromState, p.ToState, w.from, w.to, w.label, w.fromState, w.toState)
 		}

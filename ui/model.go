@@ -153,11 +153,6 @@ func newView(evs []trace.Event) *view {
 	v.rowConn = make([]int32, len(v.ladder.Rows))
 	for k := range v.ladder.Rows {
 		r := &v.ladder.Rows[k]
-		// Layout points a packet's row at the last state change folded
-		// into it: point it back at the packet.
-		for r.Kind == RowPacket && r.Event > 0 && evs[r.Event].Packet == nil {
-			r.Event--
-		}
 		ev := &evs[r.Event]
 		switch {
 		case ev.Packet != nil:
