@@ -1,9 +1,7 @@
 package decode
 
 import (
-	"net/netip"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/sockscope/sockscope/decode/narrate"
@@ -505,8 +503,8 @@ func (a *annotator) tieICMP() {
 		if p.Proto != "icmp" && p.Proto != "icmp6" {
 			continue
 		}
-		src, dst, ok := quotedTuple(p.Info)
-		if !ok {
+		src, dst := p.Quoted[0], p.Quoted[1]
+		if !src.IsValid() {
 			continue
 		}
 		var orig *trace.Packet
@@ -529,24 +527,6 @@ func (a *annotator) tieICMP() {
 			}
 		}
 	}
-}
-
-// quotedTuple reads "(udp A > B)" from an ICMP error's Info.
-func quotedTuple(info string) (src, dst trace.Endpoint, ok bool) {
-	i := strings.Index(info, "(udp ")
-	if i < 0 {
-		return src, dst, false
-	}
-	rest := info[i+len("(udp "):]
-	j := strings.Index(rest, " > ")
-	k := strings.Index(rest, ")")
-	if j < 0 || k < j {
-		return src, dst, false
-	}
-	var err1, err2 error
-	src, err1 = netip.ParseAddrPort(rest[:j])
-	dst, err2 = netip.ParseAddrPort(rest[j+3 : k])
-	return src, dst, err1 == nil && err2 == nil
 }
 
 // markKernel marks the packets the kernel sent on its own: every TCP

@@ -213,12 +213,14 @@ func (ld *layerDecoder) decode(p *trace.Packet, linkType int, data []byte) (flag
 		p.Len = ipDeclared
 		p.Info = icmp4Info(&ld.icmp4)
 		p.Payload = ld.icmp4.Payload
+		setQuoted(p)
 		return 0, false
 	case layers.LayerTypeICMPv6:
 		p.Proto = "icmp6"
 		p.Len = ipDeclared
 		p.Info = icmp6Info(&ld.icmp6)
 		p.Payload = ld.icmp6.Payload
+		setQuoted(p)
 		return 0, false
 	}
 
@@ -415,3 +417,10 @@ func addr16(b []byte) netip.Addr {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// setQuoted records which datagram an ICMP error answers.
+func setQuoted(p *trace.Packet) {
+	if src, dst, ok := quotedTuple(p.Info); ok {
+		p.Quoted = [2]trace.Endpoint{src, dst}
+	}
+}

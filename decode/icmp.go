@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/sockscope/sockscope/trace"
 )
 
 // icmp4Info describes an ICMP message: "echo request, id 1, seq 2",
@@ -153,4 +156,26 @@ func quoted(b []byte, v6 bool) string {
 		return " (" + name + " " + s.String() + " > " + d.String() + ")"
 	}
 	return " (" + name + " " + src.String() + " > " + dst.String() + ")"
+}
+
+// quotedTuple reads back the "(udp A > B)" or "(tcp A > B)" that quoted
+// put in an ICMP error's Info.
+func quotedTuple(info string) (src, dst trace.Endpoint, ok bool) {
+	i := strings.Index(info, "(udp ")
+	if i < 0 {
+		i = strings.Index(info, "(tcp ")
+	}
+	if i < 0 {
+		return src, dst, false
+	}
+	rest := info[i+len("(udp "):]
+	j := strings.Index(rest, " > ")
+	k := strings.Index(rest, ")")
+	if j < 0 || k < j {
+		return src, dst, false
+	}
+	var err1, err2 error
+	src, err1 = netip.ParseAddrPort(rest[:j])
+	dst, err2 = netip.ParseAddrPort(rest[j+3 : k])
+	return src, dst, err1 == nil && err2 == nil
 }

@@ -551,7 +551,9 @@ func TestBacklogDropsTheThirdSYN(t *testing.T) {
 	}
 	for i, name := range []string{"client1", "client2", "client3"} {
 		conn := lane(cs, name)[1]
-		if conn.Errno != "" || conn.State != trace.StateEstablished {
+		// The state is read after connect returned: by then a fast server
+		// may already have answered and closed (CLOSE_WAIT).
+		if conn.Errno != "" || (conn.State != trace.StateEstablished && conn.State != trace.StateCloseWait) {
 			t.Errorf("%s connect: %s [%s]", name, conn, conn.State)
 		}
 		queued := conn.End.Before(firstAccept.Start)

@@ -70,6 +70,7 @@ type jsonPacket struct {
 	Data     string   `json:"data,omitempty"`
 	Conn     int      `json:"conn"`
 	Info     string   `json:"info,omitempty"`
+	Quoted   []string `json:"quoted,omitempty"`
 	Error    string   `json:"error,omitempty"`
 	Analysis []string `json:"analysis,omitempty"`
 	Calls    []int    `json:"calls,omitempty"`
@@ -210,6 +211,9 @@ func packetJSON(head jsonHead, p *Packet) jsonPacket {
 		Len: p.Len, Data: EscapeData(p.Payload), Conn: p.Conn, Info: p.Info, Error: p.Error,
 		Analysis: p.Analysis, Calls: p.Calls, By: p.By,
 	}
+	if p.Quoted[0].IsValid() {
+		j.Quoted = []string{p.Quoted[0].String(), p.Quoted[1].String()}
+	}
 	if p.Proto == "tcp" {
 		j.Flags, j.Seq, j.Ack, j.RSeq, j.RAck, j.Win, j.Options = &p.Flags, &p.Seq, &p.Ack, &p.RSeq, &p.RAck, &p.Win, &p.Options
 	}
@@ -301,6 +305,13 @@ func decodeLine(b []byte) (Event, error) {
 		}
 		if p.Dst, err = parseEndpoint(j.Dst); err != nil {
 			return Event{}, err
+		}
+		if len(j.Quoted) == 2 {
+			for k := range p.Quoted {
+				if p.Quoted[k], err = parseEndpoint(j.Quoted[k]); err != nil {
+					return Event{}, err
+				}
+			}
 		}
 		if p.Payload, err = UnescapeData(j.Data); err != nil {
 			return Event{}, err

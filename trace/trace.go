@@ -149,11 +149,12 @@ type Packet struct {
 	Win     int    // the window field as sent (unscaled)
 	Options string // TCP options, tcpdump style: "mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 7"
 
-	Len     int    // payload bytes (TCP or UDP); for other protocols the IP payload
-	Payload []byte // the first payload bytes, at most MaxData
-	Conn    int    // connection id, 0 if none
-	Info    string // a short description for ICMP and other protocols
-	Error   string // why the frame could not be decoded fully, "" if it could
+	Len     int         // payload bytes (TCP or UDP); for other protocols the IP payload
+	Payload []byte      // the first payload bytes, at most MaxData
+	Conn    int         // connection id, 0 if none
+	Info    string      // a short description for ICMP and other protocols
+	Quoted  [2]Endpoint // ICMP errors: source and destination of the TCP or UDP datagram it answers
+	Error   string      // why the frame could not be decoded fully, "" if it could
 
 	// Set by decode.Annotate.
 	Analysis []string // TCP: Wireshark's analysis flags (AnalysisRetransmission …) and AnalysisReset

@@ -2,6 +2,8 @@ package ui
 
 import (
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,6 +109,12 @@ func Layout(evs []trace.Event) *Ladder {
 				explain = append(explain, explainLines(evs[i].Explain)...)
 			}
 			row := Row{Kind: RowPacket, Time: p.Time, Event: at, From: lanes.laneOf(p.Src, p.Dst), To: lanes.laneOf(p.Dst, p.Src), Text: PacketLabel(p), Explain: explain}
+			if q := p.Quoted; q[0].IsValid() {
+				// An ICMP error travels back from where the datagram it
+				// quotes was going to the socket that sent it; on
+				// loopback the addresses alone cannot tell the lanes apart.
+				row.From, row.To = lanes.laneOf(q[1], q[0]), lanes.laneOf(q[0], q[1])
+			}
 			if p.Proto == "tcp" {
 				row.FromState = states[stateKey{p.Conn, p.Src}]
 				row.ToState = states[stateKey{p.Conn, p.Dst}]
@@ -268,10 +276,11 @@ type laneIndex struct {
 	byName map[string]int
 	byPair map[[2]trace.Endpoint]int // (local, remote) of a program's socket
 	byEp   map[trace.Endpoint]int
+	byPort map[uint16]int // sockets bound to the wildcard address (0.0.0.0:port, [::]:port)
 }
 
 func newLaneIndex(evs []trace.Event) *laneIndex {
-	x := &laneIndex{byName: map[string]int{}, byPair: map[[2]trace.Endpoint]int{}, byEp: map[trace.Endpoint]int{}}
+	x := &laneIndex{byName: map[string]int{}, byPair: map[[2]trace.Endpoint]int{}, byEp: map[trace.Endpoint]int{}, byPort: map[uint16]int{}}
 	// Programs' lanes first, in the order they first act.
 	for _, ev := range evs {
 		c := ev.Call
@@ -290,6 +299,9 @@ func newLaneIndex(evs []trace.Event) *laneIndex {
 			}
 			if _, taken := x.byEp[c.Local]; !taken {
 				x.byEp[c.Local] = i
+			}
+			if _, taken := x.byPort[c.Local.Port()]; !taken && c.Local.Addr().IsUnspecified() {
+				x.byPort[c.Local.Port()] = i
 			}
 			if c.Remote.IsValid() {
 				x.byPair[[2]trace.Endpoint{c.Local, c.Remote}] = i
@@ -319,17 +331,23 @@ func newLaneIndex(evs []trace.Event) *laneIndex {
 func (x *laneIndex) serversLast(evs []trace.Event) {
 	serves := map[string]bool{}
 	for _, ev := range evs {
-		if c := ev.Call; c != nil && (c.Op == trace.OpListen || c.Op == trace.OpAccept) {
+		// A lane serves when it listens or accepts, or when the scenario
+		// calls it a server (a UDP server only binds and waits).
+		if c := ev.Call; c != nil && (c.Op == trace.OpListen || c.Op == trace.OpAccept || strings.HasPrefix(c.Lane, "server")) {
 			serves[c.Lane] = true
 		}
 	}
 	var order []Lane
 	for _, last := range []bool{false, true} {
+		var group []Lane
 		for _, l := range x.lanes {
 			if serves[l.Name] == last {
-				order = append(order, l)
+				group = append(group, l)
 			}
 		}
+		// client1, client2, … in their numbers' order, whoever acted first.
+		sort.SliceStable(group, func(i, j int) bool { return naturalLess(group[i].Name, group[j].Name) })
+		order = append(order, group...)
 	}
 	x.lanes = order
 	renumber := map[int]int{}
@@ -343,6 +361,32 @@ func (x *laneIndex) serversLast(evs []trace.Event) {
 	for k, v := range x.byEp {
 		x.byEp[k] = renumber[v]
 	}
+	for k, v := range x.byPort {
+		x.byPort[k] = renumber[v]
+	}
+}
+
+// naturalLess orders "client2" before "client10"; names without a number
+// keep their order.
+func naturalLess(a, b string) bool {
+	pa, na := splitNumber(a)
+	pb, nb := splitNumber(b)
+	if pa != pb || na < 0 || nb < 0 {
+		return false
+	}
+	return na < nb
+}
+
+func splitNumber(s string) (string, int) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	n, err := strconv.Atoi(s[i:])
+	if err != nil {
+		return s, -1
+	}
+	return s[:i], n
 }
 
 func roleOf(p *trace.Packet, sender bool) string {
@@ -370,6 +414,10 @@ func (x *laneIndex) laneOf(local, remote trace.Endpoint) int {
 
 func (x *laneIndex) laneOfEndpoint(ep trace.Endpoint) int {
 	if i, ok := x.byEp[ep]; ok {
+		return i
+	}
+	// A socket bound to the wildcard address: packets show the real one.
+	if i, ok := x.byPort[ep.Port()]; ok && ep.Port() != 0 {
 		return i
 	}
 	// ICMP and other port-less packets: any lane at that address.

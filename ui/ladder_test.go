@@ -127,3 +127,36 @@ func TestTextArrowsPointFromSenderToReceiver(t *testing.T) {
 		t.Errorf("heading: %q", lines[0])
 	}
 }
+
+// TestUDPUnreachableLanes: a socket bound to the wildcard address owns the
+// packets that show its port with a real address, and the ICMP error goes
+// back from the port nobody listens on to the socket that sent the datagram.
+func TestUDPUnreachableLanes(t *testing.T) {
+	wild := netip.MustParseAddrPort("0.0.0.0:40000")
+	sender := netip.MustParseAddrPort("127.0.0.1:40000")
+	dead := netip.MustParseAddrPort("127.0.0.1:9")
+	lo := netip.AddrPortFrom(sender.Addr(), 0)
+	evs := []trace.Event{
+		trace.CallEvent(&trace.Call{ID: 1, Lane: "client2", Op: trace.OpSocket, Start: at(0), End: at(1)}),
+		trace.CallEvent(&trace.Call{ID: 2, Lane: "client1", Op: trace.OpSendto, FD: 3, Local: wild, Remote: dead, Proto: "udp", Len: 4, Ret: 4, Start: at(2), End: at(3)}),
+		trace.PacketEvent(&trace.Packet{Time: at(4), Proto: "udp", Src: sender, Dst: dead, Len: 4, Conn: 1}),
+		trace.PacketEvent(&trace.Packet{Time: at(5), Proto: "icmp", Src: lo, Dst: lo, Info: "port unreachable", Quoted: [2]trace.Endpoint{sender, dead}}),
+	}
+	l := Layout(evs)
+	var names []string
+	for _, ln := range l.Lanes {
+		names = append(names, ln.Label())
+	}
+	if got := strings.Join(names, " | "); got != "client1 0.0.0.0:40000 | client2 | host 127.0.0.1:9" {
+		t.Fatalf("lanes: %s", got)
+	}
+	var rows []Row
+	for _, r := range l.Rows {
+		if r.Kind == RowPacket {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) != 2 || rows[0].From != 0 || rows[0].To != 2 || rows[1].From != 2 || rows[1].To != 0 {
+		t.Errorf("arrows: %+v", rows)
+	}
+}
