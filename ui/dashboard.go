@@ -168,6 +168,7 @@ func (d *dashboard) run(ctx context.Context) (err error) {
 	// The supervisor ends the application: it stops the ticker first, so
 	// that nothing queues an update after the event loop is gone.
 	stopped := make(chan struct{})
+	var runDone atomic.Bool
 	go func() {
 		defer close(stopped)
 		select {
@@ -176,7 +177,11 @@ func (d *dashboard) run(ctx context.Context) (err error) {
 		}
 		close(tickStop)
 		tickers.Wait()
-		d.app.Stop()
+		// A Run that failed to open the terminal has already returned,
+		// and stopping its half-made screen would panic inside tcell.
+		if !runDone.Load() {
+			d.app.Stop()
+		}
 	}()
 	if d.opts.ready != nil {
 		go func() {
@@ -195,10 +200,12 @@ func (d *dashboard) run(ctx context.Context) (err error) {
 			}
 		}()
 		err = d.app.Run()
+		runDone.Store(true)
 	}()
-	if panicked {
-		// tview has restored the terminal; the ticker may be stuck on an
-		// update that will never run, so do not wait for it.
+	if panicked || err != nil {
+		// tview has restored the terminal (or never had it); the ticker
+		// may be stuck on an update that will never run, so do not wait
+		// for it.
 		d.requestQuit()
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -534,5 +535,27 @@ func TestFinishedRunStartsOverAtTheTop(t *testing.T) {
 	h.waitFor("the run is over", "done in")
 	if row, _ := h.selected(); row != 0 {
 		t.Errorf("selected row %d", row)
+	}
+}
+
+// TestNoTerminalIsAnErrorNotAPanic: when the terminal cannot be opened (a
+// process without a controlling terminal, as under CI), Run says so instead
+// of panicking inside tcell while it stops, and returns at once.
+func TestNoTerminalIsAnErrorNotAPanic(t *testing.T) {
+	if tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err == nil {
+		tty.Close()
+		t.Skip("this process has a terminal: the dashboard would take it over")
+	}
+	m := NewModel(Status{Source: "test"})
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), m, Options{Replay: true}) }()
+	select {
+	case err := <-done:
+		var pe *PanicError
+		if err == nil || errors.As(err, &pe) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run hung with no terminal")
 	}
 }

@@ -30,9 +30,20 @@ func wantDashboard(format string, stdout io.Writer) bool {
 		return true
 	case "auto":
 		f, ok := stdout.(*os.File)
-		return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+		return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" && haveControllingTerminal()
 	}
 	return false
+}
+
+// haveControllingTerminal reports whether /dev/tty opens: the dashboard
+// draws there, and a process started by `su -c` or a service has none.
+func haveControllingTerminal() bool {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	tty.Close()
+	return true
 }
 
 // recorder collects what the child streams. A dashboard reads snapshots of
