@@ -108,14 +108,8 @@ func runBacklog(env *Env) error {
 
 func backlogServer(env *Env, n int, ready chan<- netip.AddrPort) error {
 	l := &backlogLine
-	server, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	server, err := listenTCP(env, listenLines{l.socket, l.bind, l.listen}, 1)
 	if err != nil {
-		return err
-	}
-	if err := server.At(l.bind).Bind(env.Addr()); err != nil {
-		return err
-	}
-	if err := server.At(l.listen).Listen(1); err != nil {
 		return err
 	}
 	ready <- server.Local()

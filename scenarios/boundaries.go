@@ -145,14 +145,8 @@ func runBoundaries(env *Env) error {
 
 func boundTCPServer(env *Env, ready chan<- netip.AddrPort, wordsSent *signal) error {
 	l := &boundLine
-	server, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	server, err := listenTCP(env, listenLines{l.socket, l.bind, l.listen}, 5)
 	if err != nil {
-		return err
-	}
-	if err := server.At(l.bind).Bind(env.Addr()); err != nil {
-		return err
-	}
-	if err := server.At(l.listen).Listen(5); err != nil {
 		return err
 	}
 	ready <- server.Local()

@@ -101,14 +101,8 @@ func runBulk(env *Env) error {
 
 func bulkServer(env *Env, want int64, ready chan<- netip.AddrPort) error {
 	l := &bulkLine
-	server, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	server, err := listenTCP(env, listenLines{l.socket, l.bind, l.listen}, 1)
 	if err != nil {
-		return err
-	}
-	if err := server.At(l.bind).Bind(env.Addr()); err != nil {
-		return err
-	}
-	if err := server.At(l.listen).Listen(1); err != nil {
 		return err
 	}
 	ready <- server.Local()

@@ -110,14 +110,8 @@ func runChat(env *Env) error {
 
 func chatServer(env *Env, n int, ready chan<- netip.AddrPort) error {
 	l := &chatLine
-	server, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	server, err := listenTCP(env, listenLines{l.socket, l.bind, l.listen}, 10)
 	if err != nil {
-		return err
-	}
-	if err := server.At(l.bind).Bind(env.Addr()); err != nil {
-		return err
-	}
-	if err := server.At(l.listen).Listen(10); err != nil {
 		return err
 	}
 	ready <- server.Local()

@@ -100,3 +100,23 @@ func lineAfter(listing, after, s string) int {
 	}
 	panic(fmt.Sprintf("scenarios: %q is not in the listing after %q", s, after))
 }
+
+// listenLines are the listing lines of a TCP server's first three calls.
+type listenLines struct{ socket, bind, listen int }
+
+// listenTCP makes the listening socket every tutorial server starts with:
+// socket, bind to the scenario's address, listen — three recorded calls on
+// the given listing lines, in the lane "server".
+func listenTCP(env *Env, lines listenLines, backlog int) (*Sock, error) {
+	s, err := env.At(lines.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.At(lines.bind).Bind(env.Addr()); err != nil {
+		return nil, err
+	}
+	if err := s.At(lines.listen).Listen(backlog); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

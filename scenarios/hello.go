@@ -115,14 +115,8 @@ func runHello(env *Env) error {
 
 func helloServer(env *Env, n int, ready chan<- netip.AddrPort, closed *signals) error {
 	l := &helloLine
-	s, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	s, err := listenTCP(env, listenLines{l.socket, l.bind, l.listen}, 5)
 	if err != nil {
-		return err
-	}
-	if err := s.At(l.bind).Bind(env.Addr()); err != nil {
-		return err
-	}
-	if err := s.At(l.listen).Listen(5); err != nil {
 		return err
 	}
 	ready <- s.Local()

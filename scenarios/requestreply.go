@@ -96,14 +96,8 @@ func runRequestReply(env *Env) error {
 
 func rrServer(env *Env, ready chan<- netip.AddrPort, closed *signal) error {
 	l := &rrLine
-	s, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	s, err := listenTCP(env, listenLines{l.socket, l.bind, l.listen}, 3)
 	if err != nil {
-		return err
-	}
-	if err := s.At(l.bind).Bind(env.Addr()); err != nil {
-		return err
-	}
-	if err := s.At(l.listen).Listen(3); err != nil {
 		return err
 	}
 	ready <- s.Local()

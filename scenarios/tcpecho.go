@@ -125,14 +125,8 @@ func runEcho(env *Env, l *echoLines) error {
 }
 
 func echoServer(env *Env, l *echoLines, ready chan<- netip.AddrPort) error {
-	sock, err := env.At(l.socket).Socket("server", env.Family(), unix.SOCK_STREAM)
+	sock, err := listenTCP(env, listenLines{l.socket, l.bind, l.listen}, 5)
 	if err != nil {
-		return err
-	}
-	if err := sock.At(l.bind).Bind(env.Addr()); err != nil {
-		return err
-	}
-	if err := sock.At(l.listen).Listen(5); err != nil {
 		return err
 	}
 	ready <- sock.Local()
