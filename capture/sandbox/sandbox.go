@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -332,6 +333,65 @@ func DropPrivileges() (bool, error) {
 	return true, nil
 }
 
+// ErrCapsKept is returned by DropCapabilities when the binary links cgo:
+// Go then cannot change the capabilities of every thread (capset acts on
+// one thread; syscall.AllThreadsSyscall refuses to run beside cgo), so they
+// are kept.
+var ErrCapsKept = errors.New("capabilities kept: a cgo build cannot drop them on every thread (build with CGO_ENABLED=0)")
+
+// DropCapabilities gives up every capability on every thread of the
+// process, for good: it empties the bounding set (where CAP_SETPCAP still
+// allows it), sets no_new_privs (no execve can grant anything again) and
+// clears the effective, permitted and inheritable sets. Call it once the
+// capture is open: the child then runs the scenario without a single
+// capability, even as root of its user namespace. It returns ErrCapsKept
+// in a binary built with cgo.
+func DropCapabilities() error {
+	all := func(trap, a1, a2, a3 uintptr) error {
+		if _, _, e := syscall.AllThreadsSyscall(trap, a1, a2, a3); e != 0 {
+			return e
+		}
+		return nil
+	}
+	if err := all(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
+		if errors.Is(err, syscall.ENOTSUP) {
+			return ErrCapsKept
+		}
+		return fmt.Errorf("drop capabilities: no_new_privs: %w", err)
+	}
+	last, err := strconv.Atoi(readSysctl("kernel.cap_last_cap"))
+	if err != nil {
+		last = 40 // CAP_CHECKPOINT_RESTORE, the last one in Linux 6.x
+	}
+	for c := 0; c <= last; c++ {
+		// EPERM without CAP_SETPCAP (after a setuid, which already emptied
+		// the other sets), EINVAL for a capability this kernel lacks.
+		_ = all(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := all(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); err != nil {
+		return fmt.Errorf("drop capabilities: capset: %w", err)
+	}
+	return nil
+}
+
+// AllowLowPorts lets every user bind ports below 1024 in this network
+// namespace (net.ipv4.ip_unprivileged_port_start = 0, which covers IPv6
+// too), so that --port 80 still works in the sandbox once the child has
+// dropped its capabilities. Call it only inside a namespace of its own:
+// on the host it would change the machine's setting (and fail without
+// root).
+func AllowLowPorts() error {
+	if ChildMode() != Isolated {
+		return errors.New("allow low ports: not in a namespace of its own")
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", []byte("0"), 0); err != nil {
+		return fmt.Errorf("allow low ports: %w", err)
+	}
+	return nil
+}
+
 // CanCaptureOnHost reports whether this process may open a packet socket on
 // the host (root, or CAP_NET_RAW from setcap).
 func CanCaptureOnHost() bool {
@@ -376,6 +436,9 @@ func namespaceFix(readSysctl func(string) string) string {
 // ChildFailureError turns a failure reported by the child into an error,
 // with a fix where it is about rights.
 func ChildFailureError(mode Mode, f *Failure) error {
+	if f.Stage == "port" {
+		return errors.New(f.Text) // says it all: --port N is in use
+	}
 	base := fmt.Errorf("%s: %s", f.Stage, f.Text)
 	if f.Errno != "EPERM" && f.Errno != "EACCES" {
 		return base

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -57,8 +58,20 @@ func childMain(args []string) int {
 	if err != nil {
 		return fail("capture", err)
 	}
-	// The capture is open: from here on nothing needs privileges.
+	// The capture is open: from here on nothing needs privileges. Under
+	// sudo the child becomes the invoking user; in every mode it then
+	// gives up every capability (as root of a user namespace of its own it
+	// had them all there), so that no scenario code runs with any. In a
+	// namespace of its own, ports below 1024 stay open to --port first.
+	if sandbox.ChildMode() == sandbox.Isolated {
+		if err := sandbox.AllowLowPorts(); err != nil {
+			return fail("privileges", err)
+		}
+	}
 	if _, err := sandbox.DropPrivileges(); err != nil {
+		return fail("privileges", err)
+	}
+	if err := sandbox.DropCapabilities(); err != nil && !errors.Is(err, sandbox.ErrCapsKept) {
 		return fail("privileges", err)
 	}
 
@@ -89,8 +102,32 @@ func childMain(args []string) int {
 	if ctx.Err() != nil {
 		return exitInterrupted
 	}
+	if req.Options.Port != 0 && errors.Is(runErr, syscall.EADDRINUSE) {
+		// The scenario could not bind the port it was given: say so in one
+		// line instead of a ladder that stops at bind. (addr-in-use's own
+		// EADDRINUSE is part of its story, not an error of the run.)
+		return fail("port", portInUse(req.Options.Port, sandbox.ChildMode()))
+	}
 	if runErr != nil || capErr != nil {
 		return exitDamaged
 	}
 	return exitOK
 }
+
+// portInUse explains a --port that the scenario's server could not bind. In
+// the sandbox nothing but the scenario uses ports, so only --host meets
+// another program's port; either way a connection of an earlier run still
+// in TIME_WAIT holds a port too, for 60 s.
+func portInUse(port int, mode sandbox.Mode) error {
+	where := "on the host's loopback (another program uses it, or a connection of an earlier run is in TIME_WAIT for up to 60 s)"
+	if mode == sandbox.Isolated {
+		where = "in the sandbox (the scenario itself holds it)"
+	}
+	return portError(fmt.Sprintf("--port %d is already in use %s: choose another port, or leave --port out and the kernel picks a free one", port, where))
+}
+
+// portError is a --port in use; it is an EADDRINUSE.
+type portError string
+
+func (e portError) Error() string { return string(e) }
+func (e portError) Unwrap() error { return syscall.EADDRINUSE }

@@ -8,8 +8,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/sockscope/sockscope/capture/sandbox"
@@ -26,6 +29,15 @@ const (
 func main() {
 	if sandbox.IsChild() {
 		os.Exit(childMain(os.Args[1:]))
+	}
+	// Only run needs rights, to make its child: replay (which parses files
+	// from anywhere) and the rest give up any capability a setcap'd or
+	// sudo'd binary had, before they read anything.
+	if !slices.Contains(os.Args[1:], "run") {
+		if err := sandbox.DropCapabilities(); err != nil && !errors.Is(err, sandbox.ErrCapsKept) {
+			fmt.Fprintln(os.Stderr, "sockscope:", err)
+			os.Exit(exitCannot)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

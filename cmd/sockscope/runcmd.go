@@ -68,6 +68,12 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 		_ = child.Wait()
 		return &exitError{exitCannot, err}
 	}
+	// A binary given cap_net_raw by setcap needs it no more either.
+	if err := sandbox.DropCapabilities(); err != nil && !errors.Is(err, sandbox.ErrCapsKept) {
+		child.Signal(syscall.SIGKILL)
+		_ = child.Wait()
+		return &exitError{exitCannot, err}
+	}
 
 	// SIGTERM or SIGHUP sent to the parent alone reaches the child too; a
 	// terminal's Ctrl-C already went to both.
