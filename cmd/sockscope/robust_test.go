@@ -29,11 +29,21 @@ type started struct {
 
 func startSockscope(t *testing.T, dir string, args ...string) *started {
 	t.Helper()
-	s := &started{cmd: exec.Command(binary, args...)}
+	return startCmd(t, dir, exec.Command(binary, args...))
+}
+
+// startCmd starts cmd in dir, in a process group of its own, with a clean
+// environment plus what cmd.Env already holds.
+func startCmd(t *testing.T, dir string, cmd *exec.Cmd) *started {
+	t.Helper()
+	s := &started{cmd: cmd}
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	s.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, cmd.Env...)
+	if s.cmd.SysProcAttr == nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	s.cmd.SysProcAttr.Setpgid = true
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
