@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sockscope/sockscope/trace"
@@ -76,7 +77,16 @@ type connAnalysis struct {
 func analyzeTCP(pkts []*trace.Packet) {
 	sorted := append([]*trace.Packet(nil), pkts...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Frame < sorted[j].Frame })
-	conns := map[int]*connAnalysis{}
+	analyzeWith(sorted, map[int]*connAnalysis{})
+}
+
+// analyzeTCP sets Analysis on the TCP packets of the piece (a.packets is in
+// frame order), each connection's analysis going on from the last piece.
+func (a *annotator) analyzeTCP() { analyzeWith(a.packets, a.analysis) }
+
+// analyzeWith sets Analysis on the TCP packets of sorted, in frame order,
+// with the state of each connection's analysis kept in conns.
+func analyzeWith(sorted []*trace.Packet, conns map[int]*connAnalysis) {
 	for _, p := range sorted {
 		if p.Proto != "tcp" || p.Conn == 0 || p.Error != "" && p.Flags == "" {
 			continue
@@ -92,16 +102,33 @@ func analyzeTCP(pkts []*trace.Packet) {
 			from = 1
 		}
 		bits := ca.analyze(p, from)
-		p.Analysis = p.Analysis[:0:0]
-		for _, n := range analysisNames {
-			if bits&n.bit != 0 {
-				p.Analysis = append(p.Analysis, n.name)
-			}
-		}
-		if len(p.Analysis) == 0 {
-			p.Analysis = nil
+		p.Analysis = nil
+		if bits != 0 {
+			p.Analysis = analysisList(bits)
 		}
 	}
+}
+
+// analysisLists caches the flag lists of each bit set: packets share them
+// (and must not modify them).
+var analysisLists sync.Map // uint16 → []string
+
+func analysisList(bits uint16) []string {
+	if v, ok := analysisLists.Load(bits); ok {
+		return v.([]string)
+	}
+	var l []string
+	for _, n := range analysisNames {
+		if bits&n.bit != 0 {
+			l = append(l, n.name)
+		}
+	}
+	if len(l) == 0 {
+		l = nil
+	}
+	l = l[:len(l):len(l)]
+	analysisLists.Store(bits, l)
+	return l
 }
 
 // wscaleOf reads "wscale N" from tcpdump-style options; -1 when absent.

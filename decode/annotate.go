@@ -13,6 +13,18 @@ type AnnotateOptions struct {
 	// Lang is the language of the narration (Event.Explain), the
 	// connection summaries and the notes; "" is English.
 	Lang narrate.Lang
+
+	// NoExplain leaves Event.Explain empty: the narration is the costliest
+	// part of the annotation, and the text ladder without --explain does
+	// not show it.
+	NoExplain bool
+
+	// InferCalls adds, to a timeline without any recorded call (a capture
+	// made by another tool), the calls the TCP segments imply, marked
+	// Call.Inferred: a SYN → "connect() called", a SYN-ACK → "listening
+	// socket", a FIN → "close() or shutdown(SHUT_WR)", a RST → "abortive
+	// close or no listener".
+	InferCalls bool
 }
 
 // Kernel samples are compared with the states inferred a little before and
@@ -35,7 +47,8 @@ const (
 // evs is a time-ordered timeline as a Decoder's events merged with the
 // recorded calls and kernel states make it. Annotate returns a new slice
 // with new calls, packets, states and notes: the input is not modified. It
-// is pure: no I/O, no clock.
+// is pure: no I/O, no clock. A Stream does the same work in bounded memory,
+// a piece of the timeline at a time.
 //
 // The ties, by stream offset and 4-tuple, never by time alone:
 //   - send/recv on TCP: Call.Bytes are the relative stream offsets
@@ -58,18 +71,9 @@ func Annotate(evs []trace.Event, opts AnnotateOptions) []trace.Event {
 	for i, ev := range evs {
 		out[i] = cloneEvent(ev)
 	}
-	a := newAnnotator(out, opts)
-	analyzeTCP(a.packets)
-	a.assignKernelConns()
-	a.tieCalls()
-	a.markKernel()
-	added := a.checkKernel()
-	added = append(added, a.summaries()...)
-	if len(added) > 0 {
-		out = append(out, added...)
-		trace.SortEvents(out)
-	}
-	a.narrateAll(out)
+	a := newAnnotator(opts)
+	out, retired := a.chunk(out, func(*connInfo) bool { return true })
+	a.forget(retired)
 	return out
 }
 
@@ -96,15 +100,22 @@ func cloneEvent(ev trace.Event) trace.Event {
 	return out
 }
 
-// connInfo is what Annotate knows of one connection or flow.
+// connInfo is what Annotate knows of one connection or flow. It outlives
+// the pieces of a Stream: pkts holds the packets of the current piece, the
+// rest accumulates over all of them.
 type connInfo struct {
 	id             int
 	proto          string
 	client, server trace.Endpoint
-	pkts           []*trace.Packet // in frame order
+	pkts           []*trace.Packet // of the current piece, in frame order
 	first          time.Time
 	sawSYN         bool // the client's SYN was captured: relative offsets are stream offsets
 	sawSYNACK      bool
+
+	npkts    int       // packets over all pieces
+	last     time.Time // the time of the last packet, in frame order
+	sum      summaryAcc
+	lastSeen int // Stream: the sequence number of the last event of the connection in the buffer
 }
 
 // sockKey is one end of one connection.
@@ -119,17 +130,30 @@ type transition struct {
 	from, to trace.State
 }
 
+// annotator holds the annotation's state. The fields under "this piece"
+// describe the events being annotated; the others persist from piece to
+// piece of a Stream (Annotate has a single piece).
 type annotator struct {
-	lang     narrate.Lang
-	evs      []trace.Event
-	packets  []*trace.Packet // frame order
-	calls    []*trace.Call   // id order
+	lang      narrate.Lang
+	noExplain bool
+	infer     bool
+
+	// This piece.
+	evs     []trace.Event
+	packets []*trace.Packet // frame order
+	calls   []*trace.Call   // id order
+	byFrame map[int]*trace.Packet
+	touched []*connInfo // connections with packets in this piece
+
+	// Persistent.
+	anyCalls bool          // a call was recorded
+	allCalls []*trace.Call // every call so far, in the order seen
 	callByID map[int]*trace.Call
 	conns    map[int]*connInfo
-	connIDs  []int
 	byTuple  map[flowKey][]*connInfo
 	owner    map[trace.Endpoint]string // the lane whose socket uses the address
-	byFrame  map[int]*trace.Packet
+	analysis map[int]*connAnalysis
+	narr     *narrator
 
 	sent, recvd map[sockKey]uint32 // stream bytes moved so far by send and recv
 	claimed     map[int]bool       // frames already tied to a close/shutdown or a datagram call
@@ -138,30 +162,77 @@ type annotator struct {
 	local       map[int]trace.Endpoint // call id → the concrete local address
 }
 
-func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
+func newAnnotator(opts AnnotateOptions) *annotator {
 	a := &annotator{
-		lang: opts.Lang, evs: evs, callByID: map[int]*trace.Call{},
+		lang: opts.Lang, noExplain: opts.NoExplain, infer: opts.InferCalls,
+		byFrame: map[int]*trace.Packet{}, callByID: map[int]*trace.Call{},
 		conns: map[int]*connInfo{}, byTuple: map[flowKey][]*connInfo{}, owner: map[trace.Endpoint]string{},
-		byFrame: map[int]*trace.Packet{}, sent: map[sockKey]uint32{}, recvd: map[sockKey]uint32{},
+		analysis: map[int]*connAnalysis{}, sent: map[sockKey]uint32{}, recvd: map[sockKey]uint32{},
 		claimed: map[int]bool{}, inferred: map[sockKey][]transition{}, accepted: map[int]time.Time{},
 		local: map[int]trace.Endpoint{},
 	}
 	if a.lang == "" {
 		a.lang = narrate.English
 	}
+	a.narr = &narrator{a: a, l: a.lang, segs: map[sockKey][]sentSeg{}, lastAck: map[sockKey]uint32{}, lastPkt: map[int]*trace.Packet{}}
+	return a
+}
+
+// chunk annotates one piece of a timeline, evs, in place: the events of
+// the piece in time order, those before it already annotated. It returns
+// the piece with the notes (and inferred calls) it added, in time order,
+// and the connections retired: those for which retire returned true, which
+// get their summary note now. The caller forgets them once it is done
+// with the piece.
+func (a *annotator) chunk(evs []trace.Event, retire func(*connInfo) bool) ([]trace.Event, []*connInfo) {
+	a.begin(evs)
+	a.analyzeTCP()
+	a.assignKernelConns()
+	a.tieCalls()
+	a.markKernel()
+	a.accumulate()
+	added := a.checkKernel()
+	var retired []*connInfo
+	for _, ci := range a.sortedConns() {
+		if retire(ci) {
+			retired = append(retired, ci)
+		}
+	}
+	added = append(added, a.summaries(retired)...)
+	if a.infer && !a.anyCalls {
+		evs = a.inferCalls(evs)
+	}
+	if len(added) > 0 {
+		evs = append(evs, added...)
+		trace.SortEvents(evs)
+	}
+	if !a.noExplain {
+		a.narrateAll(evs)
+	}
+	return evs, retired
+}
+
+// begin indexes a piece: its packets, calls and inferred transitions, and
+// the connections they belong to.
+func (a *annotator) begin(evs []trace.Event) {
+	a.evs = evs
+	a.packets, a.calls = a.packets[:0], a.calls[:0]
+	clear(a.byFrame)
+	for _, ci := range a.touched {
+		ci.pkts = ci.pkts[:0]
+	}
+	a.touched = a.touched[:0]
 	for _, ev := range evs {
 		switch {
 		case ev.Packet != nil:
 			a.packets = append(a.packets, ev.Packet)
-		case ev.Call != nil:
+		case ev.Call != nil && ev.Call.Inferred == "":
 			a.calls = append(a.calls, ev.Call)
-		case ev.State != nil && ev.State.Source == trace.SourceInferred:
-			s := ev.State
-			k := sockKey{s.Conn, s.Endpoint}
-			a.inferred[k] = append(a.inferred[k], transition{s.Time, s.From, s.To})
 		}
 	}
-	sort.SliceStable(a.packets, func(i, j int) bool { return a.packets[i].Frame < a.packets[j].Frame })
+	if !sort.SliceIsSorted(a.packets, func(i, j int) bool { return a.packets[i].Frame < a.packets[j].Frame }) {
+		sort.SliceStable(a.packets, func(i, j int) bool { return a.packets[i].Frame < a.packets[j].Frame })
+	}
 	sort.SliceStable(a.calls, func(i, j int) bool { return a.calls[i].ID < a.calls[j].ID })
 	for _, p := range a.packets {
 		a.byFrame[p.Frame] = p
@@ -179,7 +250,6 @@ func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
 				ci.sawSYN = f&flagSYN != 0 && f&flagACK == 0
 			}
 			a.conns[p.Conn] = ci
-			a.connIDs = append(a.connIDs, p.Conn)
 			k := keyOf(p.Proto == "tcp", p.Src, p.Dst)
 			a.byTuple[k] = append(a.byTuple[k], ci)
 		}
@@ -189,10 +259,25 @@ func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
 				ci.sawSYNACK = true
 			}
 		}
+		if len(ci.pkts) == 0 {
+			a.touched = append(a.touched, ci)
+		}
 		ci.pkts = append(ci.pkts, p)
+		ci.npkts++
+		ci.last = p.Time
 	}
-	sort.Ints(a.connIDs)
+	for _, ev := range evs {
+		if s := ev.State; s != nil && s.Source == trace.SourceInferred {
+			k := sockKey{s.Conn, s.Endpoint}
+			a.inferred[k] = append(a.inferred[k], transition{s.Time, s.From, s.To})
+			if ci := a.conns[s.Conn]; ci != nil && s.To == trace.StateClosing && (s.Endpoint == ci.client || s.Endpoint == ci.server) {
+				ci.sum.closing = true
+			}
+		}
+	}
 	for _, c := range a.calls {
+		a.anyCalls = true
+		a.allCalls = append(a.allCalls, c)
 		a.callByID[c.ID] = c
 		local := a.concreteLocal(c)
 		a.local[c.ID] = local
@@ -202,7 +287,47 @@ func newAnnotator(evs []trace.Event, opts AnnotateOptions) *annotator {
 			}
 		}
 	}
-	return a
+}
+
+// sortedConns lists the live connections by id.
+func (a *annotator) sortedConns() []*connInfo {
+	out := make([]*connInfo, 0, len(a.conns))
+	for _, ci := range a.conns {
+		out = append(out, ci)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// forget drops the state of retired connections.
+func (a *annotator) forget(retired []*connInfo) {
+	for _, ci := range retired {
+		delete(a.conns, ci.id)
+		delete(a.analysis, ci.id)
+		k := keyOf(ci.proto == "tcp", ci.client, ci.server)
+		list := a.byTuple[k]
+		for i, c := range list {
+			if c == ci {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(a.byTuple, k)
+		} else {
+			a.byTuple[k] = list
+		}
+		for _, ep := range [2]trace.Endpoint{ci.client, ci.server} {
+			sk := sockKey{ci.id, ep}
+			delete(a.inferred, sk)
+			delete(a.sent, sk)
+			delete(a.recvd, sk)
+			delete(a.narr.segs, sk)
+			delete(a.narr.lastAck, sk)
+		}
+		delete(a.narr.lastPkt, ci.id)
+		ci.pkts = nil
+	}
 }
 
 // concreteLocal is the address a call's socket used on the wire: its
@@ -534,7 +659,7 @@ func (a *annotator) tieICMP() {
 // from anyone, the segments only a kernel sends (pure ACKs, SYN-ACKs,
 // RSTs); and ICMP.
 func (a *annotator) markKernel() {
-	if len(a.calls) == 0 {
+	if !a.anyCalls {
 		return
 	}
 	for _, p := range a.packets {

@@ -75,13 +75,31 @@ func (c *conn) relative(p *trace.Packet, s *segment, from int) {
 	}
 }
 
-// Conns returns the connections and flows seen so far, by id.
+// Conns returns the connections and flows seen so far, by id (those
+// forgotten aside).
 func (d *Decoder) Conns() []trace.Conn {
-	out := make([]trace.Conn, len(d.conns))
-	for i, c := range d.conns {
-		out[i] = trace.Conn{ID: c.id, Proto: c.proto, Client: c.ends[0].addr, Server: c.ends[1].addr}
+	out := make([]trace.Conn, 0, len(d.conns))
+	for _, c := range d.conns {
+		if c != nil {
+			out = append(out, trace.Conn{ID: c.id, Proto: c.proto, Client: c.ends[0].addr, Server: c.ends[1].addr})
+		}
 	}
 	return out
+}
+
+// Forget drops what the decoder keeps of connection conn, to bound its
+// memory on long captures: a later packet on its 4-tuple opens a new
+// connection. Ids are never reused.
+func (d *Decoder) Forget(conn int) {
+	if conn < 1 || conn > len(d.conns) || d.conns[conn-1] == nil {
+		return
+	}
+	c := d.conns[conn-1]
+	k := keyOf(c.proto == "tcp", c.ends[0].addr, c.ends[1].addr)
+	if d.byKey[k] == c {
+		delete(d.byKey, k)
+	}
+	d.conns[conn-1] = nil
 }
 
 // State returns the current state of endpoint ep of connection conn as the
@@ -92,7 +110,7 @@ func (d *Decoder) State(conn int, ep trace.Endpoint) trace.State {
 		return trace.StateUnknown
 	}
 	c := d.conns[conn-1]
-	if c.proto != "tcp" {
+	if c == nil || c.proto != "tcp" {
 		return trace.StateUnknown
 	}
 	for i := range c.ends {
@@ -163,4 +181,18 @@ func (d *Decoder) open(k flowKey, p *trace.Packet, s *segment) *conn {
 	d.conns = append(d.conns, c)
 	d.byKey[k] = c
 	return c
+}
+
+// Finished reports whether both ends of TCP connection conn are CLOSED or
+// in TIME_WAIT, as the segments so far imply (true for a connection the
+// decoder forgot; false for UDP flows, which never finish).
+func (d *Decoder) Finished(conn int) bool {
+	if conn < 1 || conn > len(d.conns) {
+		return false
+	}
+	c := d.conns[conn-1]
+	if c == nil {
+		return true
+	}
+	return c.proto == "tcp" && c.finished()
 }

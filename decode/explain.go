@@ -268,6 +268,9 @@ func (n *narrator) state(s *trace.StateChange, next *trace.StateChange) string {
 
 // call narrates a socket call with the packets tied to it.
 func (n *narrator) call(c *trace.Call) string {
+	if c.Inferred != "" {
+		return n.inferredCall(c)
+	}
 	args := narrate.Args{"fd": c.FD, "ret": c.Ret, "op": string(c.Op), "local": c.Local.String(), "remote": c.Remote.String(),
 		"n": c.Ret, "len": c.Len, "type": c.Type, "backlog": c.Backlog, "how": c.How, "option": c.Option,
 		"errno": c.Errno, "frames": frameList(n.l, c.Frames), "who": narrate.Role(n.l, c.Lane)}
@@ -396,7 +399,7 @@ func (n *narrator) call(c *trace.Call) string {
 
 // listened reports whether the socket of c listened.
 func (n *narrator) listened(c *trace.Call) bool {
-	for _, o := range n.a.calls {
+	for _, o := range n.a.allCalls {
 		if o.Op == trace.OpListen && o.Lane == c.Lane && o.FD == c.FD && o.ID < c.ID {
 			return true
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"unsafe"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -45,6 +46,27 @@ type layerDecoder struct {
 
 	parsers [numFirst]*gopacket.DecodingLayerParser // by firstLayer's index
 	decoded []gopacket.LayerType
+
+	// strs is a slab the options strings are carved from, so that
+	// rendering them allocates nothing per packet; what is carved out is
+	// never written again.
+	strs []byte
+}
+
+// options renders a TCP options area (see tcpOptions) into the slab.
+func (ld *layerDecoder) options(opts []byte) string {
+	if len(opts) == 0 {
+		return ""
+	}
+	// An options area is at most 40 bytes; its rendering is at most a
+	// few hundred.
+	if cap(ld.strs)-len(ld.strs) < 1024 {
+		ld.strs = make([]byte, 0, 64<<10)
+	}
+	start := len(ld.strs)
+	ld.strs = appendTCPOptions(ld.strs, opts)
+	b := ld.strs[start:len(ld.strs):len(ld.strs)]
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func newLayerDecoder() *layerDecoder {
@@ -75,6 +97,14 @@ var firstLayers = [...]gopacket.LayerType{
 }
 
 const numFirst = len(firstLayers)
+
+// LinkTypeSupported reports whether the decoder decodes frames of a pcap
+// LINKTYPE_ value; frames of other link types become packets that say
+// "unsupported link type N".
+func LinkTypeSupported(linkType int) bool {
+	_, ok := firstLayer(linkType, nil)
+	return ok
+}
 
 // firstLayer returns the index in firstLayers of the layer a frame of
 // linkType starts with; ok is false for link types the decoder does not know.
@@ -191,7 +221,7 @@ func (ld *layerDecoder) decode(p *trace.Packet, linkType int, data []byte) (flag
 		p.Flags = tcpFlags(flags)
 		p.Seq, p.Ack = t.Seq, t.Ack
 		p.Win = int(t.Window)
-		p.Options = tcpOptions(hdr[20:])
+		p.Options = ld.options(hdr[20:])
 		p.Len = ipDeclared - len(hdr)
 		p.Payload = t.Payload
 		noteTruncated(p, len(t.Payload))

@@ -18,11 +18,10 @@ import (
 //   - "still open" when the capture ended first; "mid-connection" when it
 //     began after the handshake;
 //   - for UDP, how many datagrams went each way.
-func (a *annotator) summaries() []trace.Event {
+func (a *annotator) summaries(conns []*connInfo) []trace.Event {
 	var out []trace.Event
-	for _, id := range a.connIDs {
-		ci := a.conns[id]
-		if len(ci.pkts) == 0 {
+	for _, ci := range conns {
+		if ci.npkts == 0 {
 			continue
 		}
 		var text string
@@ -31,69 +30,111 @@ func (a *annotator) summaries() []trace.Event {
 		} else {
 			text = a.flowSummary(ci)
 		}
-		last := ci.pkts[len(ci.pkts)-1].Time
-		out = append(out, trace.NoteEvent(&trace.Note{Time: last, Level: "info", Text: text, Topic: trace.TopicSummary, Conn: id}))
+		out = append(out, trace.NoteEvent(&trace.Note{Time: ci.last, Level: "info", Text: text, Topic: trace.TopicSummary, Conn: ci.id}))
 	}
 	return out
 }
 
+// summaryAcc is what a summary needs of a connection's packets, gathered
+// packet by packet so that a Stream needs not keep them.
+type summaryAcc struct {
+	synack, established bool
+	syns                int
+	rst                 bool
+	rstSrc              trace.Endpoint // the sender of the first RST
+	fins                []trace.Endpoint
+	afterFIN            int    // bytes the second closer sent after the first FIN
+	bytes               [2]int // TCP: payload bytes sent by the client, the server
+	count               [2]int // UDP: datagrams sent by the client, the server
+	closing             bool   // an end went through CLOSING: the FINs crossed
+	unreachable         bool   // UDP: an ICMP error answered a client's datagram
+}
+
+// add counts into n[0] (the client) and n[1] (the server) what ep sent.
+func (ci *connInfo) add(n *[2]int, ep trace.Endpoint, v int) {
+	if ep == ci.client {
+		n[0] += v
+	}
+	if ep == ci.server {
+		n[1] += v
+	}
+}
+
+// accumulate adds this piece's packets to their connections' summaries,
+// once the analysis flags are set.
+func (a *annotator) accumulate() {
+	for _, ci := range a.touched {
+		acc := &ci.sum
+		if ci.proto != "tcp" {
+			for _, p := range ci.pkts {
+				ci.add(&acc.count, p.Src, 1)
+			}
+			continue
+		}
+		for _, p := range ci.pkts {
+			f := flagBits(p.Flags)
+			switch {
+			case f&flagSYN != 0 && f&flagACK == 0:
+				acc.syns++
+			case f&flagSYN != 0:
+				acc.synack = true
+			}
+			if f&flagACK != 0 && f&flagSYN == 0 && p.Src == ci.client && acc.synack {
+				acc.established = true
+			}
+			if !ci.sawSYN && f&flagSYN == 0 {
+				acc.established = true
+			}
+			if f&flagRST != 0 && !acc.rst {
+				acc.rst, acc.rstSrc = true, p.Src
+			}
+			if p.Len > 0 && !resent(p) {
+				ci.add(&acc.bytes, p.Src, p.Len)
+				if len(acc.fins) == 1 && p.Src != acc.fins[0] {
+					acc.afterFIN += p.Len
+				}
+			}
+			if f&flagFIN != 0 && !resent(p) && !containsEp(acc.fins, p.Src) {
+				acc.fins = append(acc.fins, p.Src)
+			}
+		}
+	}
+	for _, p := range a.packets {
+		if p.Proto != "icmp" && p.Proto != "icmp6" {
+			continue
+		}
+		if src, dst, ok := quotedTuple(p.Info); ok {
+			for _, ci := range a.byTuple[keyOf(false, src, dst)] {
+				if ci.client == src && ci.server == dst {
+					ci.sum.unreachable = true
+				}
+			}
+		}
+	}
+}
+
 func (a *annotator) tcpSummary(ci *connInfo) string {
+	acc := &ci.sum
 	var (
-		synack, established bool
-		syns                int
-		rst                 *trace.Packet
-		fins                []trace.Endpoint
-		afterFIN            int // bytes the second closer sent after the first FIN
-		bytes               = map[trace.Endpoint]int{}
+		synack, established = acc.synack, acc.established
+		syns                = acc.syns
+		fins                = acc.fins
+		afterFIN            = acc.afterFIN
+		simultaneous        = acc.closing
 	)
-	for _, p := range ci.pkts {
-		f := flagBits(p.Flags)
-		switch {
-		case f&flagSYN != 0 && f&flagACK == 0:
-			syns++
-		case f&flagSYN != 0:
-			synack = true
-		}
-		if f&flagACK != 0 && f&flagSYN == 0 && p.Src == ci.client && synack {
-			established = true
-		}
-		if !ci.sawSYN && f&flagSYN == 0 {
-			established = true
-		}
-		if f&flagRST != 0 && rst == nil {
-			rst = p
-		}
-		if p.Len > 0 && !resent(p) {
-			bytes[p.Src] += p.Len
-			if len(fins) == 1 && p.Src != fins[0] {
-				afterFIN += p.Len
-			}
-		}
-		if f&flagFIN != 0 && !resent(p) && !containsEp(fins, p.Src) {
-			fins = append(fins, p.Src)
-		}
-	}
-	simultaneous := false
-	for _, ep := range []trace.Endpoint{ci.client, ci.server} {
-		for _, tr := range a.inferred[sockKey{ci.id, ep}] {
-			if tr.to == trace.StateClosing {
-				simultaneous = true
-			}
-		}
-	}
 	args := narrate.Args{
 		"id": ci.id, "client": a.epName(ci.id, ci.client), "server": a.epName(ci.id, ci.server),
 		"caddr": ci.client.String(), "saddr": ci.server.String(),
-		"cb": bytes[ci.client], "sb": bytes[ci.server], "n": syns,
+		"cb": acc.bytes[0], "sb": acc.bytes[1], "n": syns,
 	}
 	var key string
 	switch {
-	case rst != nil && !synack && ci.sawSYN:
+	case acc.rst && !synack && ci.sawSYN:
 		key = "summary.refused"
 	case ci.sawSYN && !synack:
 		key = "summary.noanswer"
-	case rst != nil:
-		args["who"] = a.epName(ci.id, rst.Src)
+	case acc.rst:
+		args["who"] = a.epName(ci.id, acc.rstSrc)
 		key = "summary.reset"
 	case len(fins) == 2 && simultaneous:
 		key = "summary.simultaneous"
@@ -133,23 +174,13 @@ func containsEp(s []trace.Endpoint, e trace.Endpoint) bool {
 }
 
 func (a *annotator) flowSummary(ci *connInfo) string {
-	n := map[trace.Endpoint]int{}
-	for _, p := range ci.pkts {
-		n[p.Src]++
-	}
 	args := narrate.Args{
 		"id": ci.id, "client": a.epName(ci.id, ci.client), "server": a.epName(ci.id, ci.server),
-		"cn": n[ci.client], "sn": n[ci.server], "proto": ci.proto,
+		"cn": ci.sum.count[0], "sn": ci.sum.count[1], "proto": ci.proto,
 	}
 	text := narrate.Say(a.lang, "summary.udp", args)
-	for _, p := range a.packets {
-		if p.Proto != "icmp" && p.Proto != "icmp6" {
-			continue
-		}
-		if src, dst, ok := quotedTuple(p.Info); ok && src == ci.client && dst == ci.server {
-			text = narrate.Join(a.lang, text, narrate.Say(a.lang, "summary.udp.unreachable", args))
-			break
-		}
+	if ci.sum.unreachable {
+		text = narrate.Join(a.lang, text, narrate.Say(a.lang, "summary.udp.unreachable", args))
 	}
 	return text
 }

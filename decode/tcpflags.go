@@ -61,22 +61,27 @@ func tcpOptions(opts []byte) string {
 	if len(opts) == 0 {
 		return ""
 	}
-	b := make([]byte, 0, 64)
+	return string(appendTCPOptions(make([]byte, 0, 64), opts))
+}
+
+// appendTCPOptions appends what tcpOptions returns to b.
+func appendTCPOptions(b []byte, opts []byte) []byte {
+	start := len(b)
 	for len(opts) > 0 {
-		if len(b) > 0 {
+		if len(b) > start {
 			b = append(b, ',')
 		}
 		kind := opts[0]
 		switch kind {
 		case 0:
-			return string(append(b, "eol"...))
+			return append(b, "eol"...)
 		case 1:
 			b = append(b, "nop"...)
 			opts = opts[1:]
 			continue
 		}
 		if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
-			return string(append(b, "[bad opt]"...))
+			return append(b, "[bad opt]"...)
 		}
 		n := int(opts[1])
 		data := opts[2:n]
@@ -120,7 +125,7 @@ func tcpOptions(opts []byte) string {
 			}
 		}
 	}
-	return string(b)
+	return b
 }
 
 const hexDigits = "0123456789abcdef"

@@ -22,29 +22,30 @@ type jsonHead struct {
 
 type jsonCall struct {
 	jsonHead
-	ID      int        `json:"id"`
-	Lane    string     `json:"lane"`
-	Op      Op         `json:"op"`
-	FD      int        `json:"fd"`
-	Local   string     `json:"local"`
-	Remote  string     `json:"remote"`
-	Proto   string     `json:"proto,omitempty"`
-	Family  string     `json:"family,omitempty"`
-	Type    string     `json:"type,omitempty"`
-	Backlog *int       `json:"backlog,omitempty"`
-	Flags   int        `json:"flags"`
-	How     string     `json:"how,omitempty"`
-	Option  string     `json:"option,omitempty"`
-	Len     int        `json:"len"`
-	Ret     int        `json:"ret"`
-	Errno   string     `json:"errno"`
-	Data    string     `json:"data"`
-	End     string     `json:"end"`
-	Dur     float64    `json:"dur"`
-	State   State      `json:"state"`
-	Line    int        `json:"line,omitempty"`
-	Bytes   *[2]uint32 `json:"bytes,omitempty"`
-	Frames  []int      `json:"frames,omitempty"`
+	ID       int        `json:"id"`
+	Lane     string     `json:"lane"`
+	Op       Op         `json:"op"`
+	FD       int        `json:"fd"`
+	Local    string     `json:"local"`
+	Remote   string     `json:"remote"`
+	Proto    string     `json:"proto,omitempty"`
+	Family   string     `json:"family,omitempty"`
+	Type     string     `json:"type,omitempty"`
+	Backlog  *int       `json:"backlog,omitempty"`
+	Flags    int        `json:"flags"`
+	How      string     `json:"how,omitempty"`
+	Option   string     `json:"option,omitempty"`
+	Len      int        `json:"len"`
+	Ret      int        `json:"ret"`
+	Errno    string     `json:"errno"`
+	Data     string     `json:"data"`
+	End      string     `json:"end"`
+	Dur      float64    `json:"dur"`
+	State    State      `json:"state"`
+	Line     int        `json:"line,omitempty"`
+	Bytes    *[2]uint32 `json:"bytes,omitempty"`
+	Frames   []int      `json:"frames,omitempty"`
+	Inferred string     `json:"inferred,omitempty"`
 	jsonTail
 }
 
@@ -187,7 +188,7 @@ func callJSON(head jsonHead, c *Call) jsonCall {
 		Local: FormatEndpoint(c.Local, true), Remote: FormatEndpoint(c.Remote, true),
 		Proto: c.Proto, Family: c.Family, Type: c.Type, Flags: c.Flags, How: c.How, Option: c.Option,
 		Len: c.Len, Ret: c.Ret, Errno: c.Errno, Data: EscapeData(c.Data),
-		End: formatTime(c.End), State: c.State, Line: c.Line, Frames: c.Frames,
+		End: formatTime(c.End), State: c.State, Line: c.Line, Frames: c.Frames, Inferred: c.Inferred,
 	}
 	if c.HasBytes() {
 		b := c.Bytes
@@ -372,7 +373,7 @@ func (j *jsonCall) call(start time.Time) (*Call, error) {
 	c := &Call{
 		ID: j.ID, Lane: j.Lane, Op: j.Op, FD: j.FD, Proto: j.Proto, Family: j.Family, Type: j.Type,
 		Flags: j.Flags, How: j.How, Option: j.Option, Len: j.Len, Ret: j.Ret, Errno: j.Errno,
-		Start: start, State: j.State, Line: j.Line, Frames: j.Frames,
+		Start: start, State: j.State, Line: j.Line, Frames: j.Frames, Inferred: j.Inferred,
 	}
 	if j.Bytes != nil {
 		c.Bytes = *j.Bytes

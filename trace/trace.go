@@ -115,10 +115,25 @@ type Call struct {
 	State State     // the socket's TCP state after the call, as the kernel reports it
 	Line  int       // the line of the scenario's listing that made the call, 0 if none
 
+	// Inferred is set on calls nobody recorded: what the packets of a
+	// capture made by another tool imply (decode.AnnotateOptions.InferCalls):
+	// InferredConnect, InferredListen, InferredClose or InferredAbort. Such a
+	// call has ID 0, Local the sender of the packet that implies it, Remote
+	// its receiver, Frames that packet; no fd, no return value.
+	Inferred string
+
 	// Set by decode.Annotate, from the packets.
 	Bytes  [2]uint32 // send/recv on TCP: the stream offsets moved, [start, end), relative as Wireshark numbers them (the first data byte is 1); {0, 0} when unknown
 	Frames []int     // the frames tied to the call: the segments or datagram carrying its bytes, connect's SYN, accept's handshake, close's FIN or RST, the FIN behind a recv that returned 0, an ICMP error
 }
+
+// What a foreign capture's segments imply (Call.Inferred).
+const (
+	InferredConnect = "connect() called"              // a SYN: the sender called connect()
+	InferredListen  = "listening socket"              // a SYN-ACK: the sender listens on that port
+	InferredClose   = "close() or shutdown(SHUT_WR)"  // a FIN: the sender will send no more
+	InferredAbort   = "abortive close or no listener" // a RST
+)
 
 // HasBytes reports whether Bytes is known.
 func (c *Call) HasBytes() bool { return c.Bytes[1] != 0 }

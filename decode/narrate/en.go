@@ -106,6 +106,12 @@ var en = map[string]string{
 	"call.errno":              "{op}() failed with {errno}.",
 	"call.generic":            "{op}() returned {ret}.",
 
+	// Calls nobody recorded: what the segments of a capture made by another tool imply.
+	"call.inferred.connect": "Inferred, not recorded: the SYN in frame {frame} shows that {who} called connect() to {remote}. This capture holds no socket calls; sockscope run records them.",
+	"call.inferred.listen":  "Inferred, not recorded: the SYN-ACK in frame {frame} shows that {who} has a listening socket on {local} (socket, bind, listen); the kernel completes the handshake before any accept().",
+	"call.inferred.close":   "Inferred, not recorded: the FIN in frame {frame} shows that {who} called close() or shutdown(SHUT_WR): it will send no more data.",
+	"call.inferred.abort":   "Inferred, not recorded: the RST in frame {frame} is an abortive close by {who} (close() with SO_LINGER {1, 0}, or with unread data) or the kernel's answer on a port where nothing listens.",
+
 	// Notes.
 	"note.capture":                  "How many packets the capture holds and how many the kernel dropped: with none dropped, the ladder is complete.",
 	"note.summary":                  "The connection's story in plain words.",

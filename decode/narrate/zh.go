@@ -105,6 +105,12 @@ var zh = map[string]string{
 	"call.errno":              "{op}() 以 {errno} 失败。",
 	"call.generic":            "{op}() 返回 {ret}。",
 
+	// 没有被记录的调用：由其他工具抓取的报文所推断出的调用。
+	"call.inferred.connect": "推断所得，并非记录：第 {frame} 帧的 SYN 表明 {who} 调用了 connect() 连接 {remote}。这个抓包文件不含套接字调用；sockscope run 会记录它们。",
+	"call.inferred.listen":  "推断所得，并非记录：第 {frame} 帧的 SYN-ACK 表明 {who} 在 {local} 上有一个监听套接字（socket、bind、listen）；内核在任何 accept() 之前就完成了握手。",
+	"call.inferred.close":   "推断所得，并非记录：第 {frame} 帧的 FIN 表明 {who} 调用了 close() 或 shutdown(SHUT_WR)：它不会再发送数据。",
+	"call.inferred.abort":   "推断所得，并非记录：第 {frame} 帧的 RST 是 {who} 的异常关闭（设置了 SO_LINGER {1, 0} 的 close()，或还有未读数据时的 close()），或者是内核在无人监听的端口上的回应。",
+
 	// 备注
 	"note.capture":                  "捕获到的包数，以及内核丢弃了多少：没有丢包，梯形图就是完整的。",
 	"note.summary":                  "用平实的话讲这个连接的经过。",

@@ -1,0 +1,271 @@
+package decode
+
+import (
+	"time"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+// StreamOptions tune a Stream.
+type StreamOptions struct {
+	AnnotateOptions
+
+	// Window is how many events a Stream holds back before it annotates
+	// and hands on a piece of them (0: DefaultWindow). A timeline of at
+	// most Window events is annotated exactly as Annotate does it.
+	Window int
+}
+
+// DefaultWindow is a Stream's default window: a few megabytes of events.
+const DefaultWindow = 1 << 14
+
+// Idle times after which a Stream gives up on a connection that did not
+// finish (a UDP flow, a TCP connection the capture cut short) and writes
+// its summary: a later packet on its 4-tuple starts a new connection.
+const (
+	flowIdle = 10 * time.Second
+	connIdle = 10 * time.Minute
+	maxLive  = 1 << 15 // live connections beyond which the longest idle are given up
+)
+
+// Stream decodes and annotates a capture as it is read, in bounded memory:
+// the frames and the recorded events (calls, kernel states, notes) go in,
+// in capture order; the annotated timeline comes out, in time order, as
+// Annotate would make it of the whole capture, through the function given
+// to NewStream.
+//
+// It holds back a window of events. Once it holds twice the window, it
+// annotates the older half as one piece, cut where no recorded call waits
+// for a packet still held back (and always between two instants), and
+// hands it on. The state of each connection (its analysis, its summary, its
+// narration) carries from piece to piece; a connection is forgotten once it
+// finished (both ends CLOSED or TIME_WAIT) and none of its packets is held
+// back, or after it was idle for long (UDP flows after 10 s, unfinished TCP
+// connections after 10 min or when more than 32768 are open). So:
+//   - a capture of at most Window events comes out exactly as Annotate
+//     makes it;
+//   - in a longer one, a packet arriving after its connection was
+//     forgotten (a retransmitted FIN long after the close) starts a new
+//     connection, and a call whose packets are more than a window later
+//     than the call is not tied to them (ForcedCuts counts such cuts).
+//
+// A Stream is not safe for concurrent use.
+type Stream struct {
+	a      *annotator
+	d      *Decoder
+	emit   func(trace.Event) error
+	window int
+
+	buf      []trace.Event
+	recorded []bool // buf[i] is a recorded event (it goes after decoded ones of the same time)
+	frames   int
+	err      error
+
+	forced int
+	last   map[int]int // connection → index in buf of its last event, during a cut
+}
+
+// NewStream returns a stream that hands each annotated event to emit. An
+// error from emit stops the stream: every later call returns it.
+func NewStream(opts StreamOptions, emit func(trace.Event) error) *Stream {
+	w := opts.Window
+	if w <= 0 {
+		w = DefaultWindow
+	}
+	return &Stream{a: newAnnotator(opts.AnnotateOptions), d: NewDecoder(), emit: emit, window: w, last: map[int]int{}}
+}
+
+// Frames is the number of frames fed so far.
+func (s *Stream) Frames() int { return s.frames }
+
+// ForcedCuts is how many times the stream had to cut a piece while a
+// recorded call still waited for packets held back: the calls near such a
+// cut may lack some of their frames.
+func (s *Stream) ForcedCuts() int { return s.forced }
+
+// Frame decodes the next frame of the capture (its number is one more than
+// the last one's).
+func (s *Stream) Frame(f *trace.Frame) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.frames++
+	for _, ev := range s.d.Feed(f, s.frames) {
+		s.insert(ev, false)
+	}
+	return s.maybeCut()
+}
+
+// Record adds an event the program recorded (a call, a kernel state, a
+// note). Events of equal time go after the decoded ones, in the order
+// recorded, as in a trace.Timeline that got the frames' events first.
+func (s *Stream) Record(ev trace.Event) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.insert(ev, true)
+	return s.maybeCut()
+}
+
+// Close annotates and hands on everything held back, and writes every
+// remaining connection's summary.
+func (s *Stream) Close() error {
+	if s.err != nil {
+		return s.err
+	}
+	s.flush(len(s.buf), true)
+	return s.err
+}
+
+// insert puts ev into the buffer in time order: after the events of the
+// same time, except that a decoded event goes before recorded ones.
+func (s *Stream) insert(ev trace.Event, recorded bool) {
+	at := ev.Time()
+	i := len(s.buf)
+	for i > 0 {
+		t := s.buf[i-1].Time()
+		if t.After(at) || !recorded && s.recorded[i-1] && t.Equal(at) {
+			i--
+			continue
+		}
+		break
+	}
+	s.buf = append(s.buf, trace.Event{})
+	s.recorded = append(s.recorded, false)
+	copy(s.buf[i+1:], s.buf[i:])
+	copy(s.recorded[i+1:], s.recorded[i:])
+	s.buf[i], s.recorded[i] = ev, recorded
+}
+
+func (s *Stream) maybeCut() error {
+	if len(s.buf) < 2*s.window {
+		return nil
+	}
+	i := s.cutPoint()
+	if i > 0 {
+		s.flush(i, false)
+	}
+	return s.err
+}
+
+// cutPoint chooses how many events of the buffer to annotate now: about a
+// window, leaving a window behind, cut between two instants and where no
+// call waits for a held-back packet (if there is such a place in the older
+// three quarters of the buffer).
+func (s *Stream) cutPoint() int {
+	n := len(s.buf)
+	clear(s.last)
+	tupleLast := map[flowKey]int{}
+	portLast := map[uint16]int{}
+	hasCalls := false
+	for i := range s.buf {
+		if p := s.buf[i].Packet; p != nil {
+			if p.Conn != 0 {
+				s.last[p.Conn] = i
+			}
+			if s.a.anyCalls || hasCalls {
+				tupleLast[keyOf(p.Proto == "tcp", p.Src, p.Dst)] = i
+				portLast[p.Src.Port()], portLast[p.Dst.Port()] = i, i
+			}
+		} else if c := s.buf[i].Call; c != nil && c.Inferred == "" {
+			hasCalls = true
+		}
+	}
+	// need is the smallest cut that keeps every call seen so far together
+	// with its packets and its return.
+	need := 0
+	best, fallback := 0, 0
+	for i := 1; i < n; i++ {
+		if c := s.buf[i-1].Call; c != nil && c.Inferred == "" && c.Remote.IsValid() {
+			last, ok := tupleLast[keyOf(c.Proto != "udp", c.Local, c.Remote)]
+			if c.Local.Addr().IsUnspecified() || !c.Local.IsValid() {
+				last, ok = portLast[c.Local.Port()]
+			}
+			if ok {
+				need = max(need, last+1)
+			}
+			if !c.End.IsZero() {
+				for need < n && !s.buf[need].Time().After(c.End) && need < i+s.window {
+					need++
+				}
+			}
+		}
+		if i > n-s.window {
+			break
+		}
+		if !s.buf[i-1].Time().Before(s.buf[i].Time()) {
+			continue // not between two instants
+		}
+		if i >= n/4 {
+			fallback = i
+		}
+		if need <= i {
+			best = i
+		}
+	}
+	if best >= n/4 {
+		return best
+	}
+	if fallback == 0 {
+		// One instant fills the buffer: cut anyway, at the window.
+		return n - s.window
+	}
+	s.forced++
+	return fallback
+}
+
+// flush annotates buf[:n] as one piece and hands it on; with all, every
+// connection is retired.
+func (s *Stream) flush(n int, all bool) {
+	piece := s.buf[:n:n]
+	var cutTime time.Time
+	if n < len(s.buf) {
+		cutTime = s.buf[n].Time()
+	}
+	if !all && len(s.last) == 0 {
+		for i := range s.buf {
+			if p := s.buf[i].Packet; p != nil && p.Conn != 0 {
+				s.last[p.Conn] = i
+			}
+		}
+	}
+	live := len(s.a.conns)
+	retire := func(ci *connInfo) bool {
+		if all {
+			return true
+		}
+		if l, ok := s.last[ci.id]; ok && l >= n {
+			return false // packets held back
+		}
+		switch {
+		case ci.proto == "tcp" && s.d.Finished(ci.id):
+			return true
+		case ci.proto != "tcp" && cutTime.Sub(ci.last) >= flowIdle:
+			return true
+		case cutTime.Sub(ci.last) >= connIdle:
+			return true
+		case live > maxLive && cutTime.Sub(ci.last) >= time.Second:
+			live--
+			return true
+		}
+		return false
+	}
+	out, retired := s.a.chunk(piece, retire)
+	for i := range out {
+		if err := s.emit(out[i]); err != nil {
+			s.err = err
+			break
+		}
+	}
+	s.a.forget(retired)
+	for _, ci := range retired {
+		s.d.Forget(ci.id)
+	}
+	// Drop the piece; keep the rest.
+	rest := copy(s.buf, s.buf[n:])
+	clear(s.buf[rest:])
+	s.buf = s.buf[:rest]
+	copy(s.recorded, s.recorded[n:])
+	s.recorded = s.recorded[:rest]
+	clear(s.last)
+}
