@@ -87,6 +87,9 @@ func Layout(evs []trace.Event) *Ladder {
 		case ev.Call != nil:
 			c := ev.Call
 			lane := lanes.byName[c.Lane]
+			if c.Inferred != "" {
+				lane = lanes.laneOfEndpoint(c.Local)
+			}
 			// A call that other events overtook shows its entry and its
 			// return apart: a blocking recv, but also a send that returns
 			// only after loopback delivered its bytes.
@@ -184,6 +187,9 @@ func otherEventBefore(evs []trace.Event, i int, end time.Time) bool {
 }
 
 func callText(c *trace.Call, showDuration bool) string {
+	if c.Inferred != "" {
+		return c.Inferred + " (inferred)"
+	}
 	s := c.String() + stateSuffix(c.State)
 	if showDuration {
 		s += durationSuffix(c)
@@ -284,7 +290,7 @@ func newLaneIndex(evs []trace.Event) *laneIndex {
 	// Programs' lanes first, in the order they first act.
 	for _, ev := range evs {
 		c := ev.Call
-		if c == nil {
+		if c == nil || c.Inferred != "" {
 			continue
 		}
 		i, ok := x.byName[c.Lane]
@@ -333,7 +339,7 @@ func (x *laneIndex) serversLast(evs []trace.Event) {
 	for _, ev := range evs {
 		// A lane serves when it listens or accepts, or when the scenario
 		// calls it a server (a UDP server only binds and waits).
-		if c := ev.Call; c != nil && (c.Op == trace.OpListen || c.Op == trace.OpAccept || strings.HasPrefix(c.Lane, "server")) {
+		if c := ev.Call; c != nil && c.Inferred == "" && (c.Op == trace.OpListen || c.Op == trace.OpAccept || strings.HasPrefix(c.Lane, "server")) {
 			serves[c.Lane] = true
 		}
 	}

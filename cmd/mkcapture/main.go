@@ -2,6 +2,11 @@
 // (handshake, request, reply, close) between loopback-like hosts, for
 // benchmarks and robustness checks: `go run ./cmd/mkcapture -n 1000000 -o big.pcap`.
 //
+// The client addresses are few (-hosts, default 1) and the client ports
+// cycle through 28000 ephemeral ports, as on a real machine: tcpdump keeps
+// the addresses it printed in a hash table that thousands of distinct
+// 127.0.x.y addresses degrade into one long list.
+//
 // The conversations are the ones sockscope's tutorials produce: a client
 // sends a line, the server answers with a longer one, the client closes
 // first and the ACK of its FIN rides on the server's FIN.
@@ -23,8 +28,9 @@ import (
 func main() {
 	n := flag.Int("n", 1000000, "how many packets (rounded up to whole conversations)")
 	out := flag.String("o", "capture.pcap", "the pcap file to write")
+	hosts := flag.Int("hosts", 1, "how many client addresses (127.0.0.1, 127.0.0.2, …); the server is 127.0.0.1:12345")
 	flag.Parse()
-	if err := write(*out, *n); err != nil {
+	if err := write(*out, *n, max(*hosts, 1)); err != nil {
 		fmt.Fprintln(os.Stderr, "mkcapture:", err)
 		os.Exit(1)
 	}
@@ -33,7 +39,7 @@ func main() {
 // perConversation is how many packets one conversation has.
 const perConversation = 10
 
-func write(path string, n int) error {
+func write(path string, n, hosts int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -46,7 +52,8 @@ func write(path string, n int) error {
 	t := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	buf := gopacket.NewSerializeBuffer()
 	for conv := 0; conv*perConversation < n; conv++ {
-		client := net.IPv4(127, 0, byte(conv>>8), byte(conv))
+		h := 1 + conv%hosts
+		client := net.IPv4(127, byte(h>>16), byte(h>>8), byte(h))
 		server := net.IPv4(127, 0, 0, 1)
 		cport := layers.TCPPort(32768 + conv%28000)
 		cseq, sseq := uint32(conv*7919), uint32(conv*104729)

@@ -174,17 +174,22 @@ then privileges drop to the invoking user before the scenario runs or any file i
 }
 
 func newReplayCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
-	var f outputFlags
+	var f replayFlags
 	cmd := &cobra.Command{
 		Use:   "replay FILE",
 		Short: "Show a saved capture (pcap or pcapng) as a timeline",
 		Long: `replay reads a pcap or pcapng file ('-' for standard input) and shows it as the same
 ladder as run. Socket calls that sockscope stored in a pcapng file (as packet comments) are
 restored; for other captures the ladder shows the packets and the TCP states they imply.
+Text and JSON are printed as the file is read, in bounded memory: a capture of more than
+16384 events is printed one line per event rather than as a ladder. A capture made by
+another tool shows the calls its segments imply, marked "inferred".
 Exit status: 0 read fully, 1 read with damage (what could be read is shown), 2 not readable.`,
 		Example: `  sockscope replay echo.pcapng
   sockscope replay capture.pcap --format json
-  tcpdump -i lo -w - port 12345 | sockscope replay -`,
+  tcpdump -i lo -w - port 12345 | sockscope replay -
+  sockscope replay big.pcap --filter 'host 10.0.0.2 and tcp port 80' --format json
+  sockscope replay big.pcap --conn 3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
@@ -194,6 +199,8 @@ Exit status: 0 read fully, 1 read with damage (what could be read is shown), 2 n
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().StringVar(&f.filter, "filter", "", "show only the packets this `EXPR` matches (pcap-filter style: host, net, port, portrange, tcp, udp, icmp, icmp6, ip, ip6, conn N; and, or, not, parentheses), with their states, calls and notes")
+	cmd.Flags().IntVar(&f.conn, "conn", 0, "show only connection `N` (as numbered in the output's conn fields)")
 	return cmd
 }
 

@@ -115,6 +115,7 @@ type dashboard struct {
 
 	framesMu sync.Mutex
 	frames   []trace.Frame
+	frameOf  func(int) (trace.Frame, bool) // a replay's frames, by number (instead of frames)
 
 	pubStop chan struct{}
 	pubDone chan struct{}
@@ -196,16 +197,33 @@ func (d *dashboard) show(evs []trace.Event, frames []trace.Frame) {
 	d.model.SetEvents(evs)
 }
 
+// showEvents hands a replay's snapshot to the UI; frameOf finds the frames
+// of its packets.
+func (d *dashboard) showEvents(evs []trace.Event, frameOf func(int) (trace.Frame, bool)) {
+	d.framesMu.Lock()
+	d.frameOf = frameOf
+	d.framesMu.Unlock()
+	d.model.SetEvents(evs)
+}
+
 // inspect decodes one frame field by field; the UI calls it for the
 // selected packet only.
 func (d *dashboard) inspect(n int) *ui.Inspection {
 	d.framesMu.Lock()
-	frames := d.frames
+	frames, frameOf := d.frames, d.frameOf
 	d.framesMu.Unlock()
-	if n < 1 || n > len(frames) {
+	var f trace.Frame
+	switch {
+	case frameOf != nil:
+		var ok bool
+		if f, ok = frameOf(n); !ok {
+			return nil
+		}
+	case n < 1 || n > len(frames):
 		return nil
+	default:
+		f = frames[n-1]
 	}
-	f := frames[n-1]
 	in := &ui.Inspection{Raw: f.Data}
 	for _, l := range decode.Layers(f.LinkType, f.Data) {
 		il := ui.InspectLayer{Name: l.Name}
@@ -349,37 +367,4 @@ func savedHint(path string) string {
 		return ""
 	}
 	return ": the capture so far is saved in " + path
-}
-
-// finishReplayDashboard shows the whole file once it is read, until the
-// user quits.
-func finishReplayDashboard(ctx context.Context, d *dashboard, s *session, recorded []trace.Event, path string, stderr io.Writer) error {
-	d.stopPublishing() // one full build at a time: they are large
-	if !d.byUser.Load() {
-		s.events = buildTimeline(s.frames, recorded)
-		msg := ""
-		if s.damaged != nil {
-			msg = fmt.Sprintf("%s is damaged after %d packets: %v", path, len(s.frames), s.damaged)
-			s.events = append(s.events, trace.NoteEvent(&trace.Note{Time: lastTime(s.events), Level: "warning", Text: msg}))
-		}
-		d.finish(s, msg)
-	}
-	d.wait()
-	stderr.Write(d.stderr.Bytes())
-	switch {
-	case d.result() != nil:
-		return &exitError{exitCannot, d.result()}
-	case ctx.Err() != nil:
-		return &exitError{exitInterrupted, errors.New("interrupted")}
-	case s.damaged != nil:
-		return &exitError{exitDamaged, fmt.Errorf("warning: %s is damaged: %d packets read, then: %v", path, len(s.frames), s.damaged)}
-	}
-	return nil
-}
-
-func lastTime(evs []trace.Event) time.Time {
-	if len(evs) == 0 {
-		return time.Now()
-	}
-	return evs[len(evs)-1].Time()
 }

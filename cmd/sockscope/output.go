@@ -37,6 +37,34 @@ func printSession(s *session, format string, stdout io.Writer) error {
 	}
 }
 
+// sink prints a timeline given an event at a time: JSON Lines, or the
+// text ladder (ui.TextStream).
+type sink struct {
+	enc  *trace.Encoder
+	text *ui.TextStream
+}
+
+func newSink(format string, stdout io.Writer) *sink {
+	if format == "json" {
+		return &sink{enc: trace.NewEncoder(stdout, time.Time{})}
+	}
+	return &sink{text: ui.NewTextStream(stdout, ui.TextOptions{Explain: timelineOptions.Explain}, 0)}
+}
+
+func (s *sink) event(ev trace.Event) error {
+	if s.enc != nil {
+		return s.enc.Encode(ev)
+	}
+	return s.text.Event(ev)
+}
+
+func (s *sink) close() error {
+	if s.enc != nil {
+		return s.enc.Flush()
+	}
+	return s.text.Close()
+}
+
 // writePcapng saves the frames with everything the scenario recorded (its
 // calls, the kernel's states, its notes) as packet comments.
 func writePcapng(path string, s *session) error {

@@ -5,84 +5,517 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sockscope/sockscope/capture"
+	"github.com/sockscope/sockscope/decode"
+	"github.com/sockscope/sockscope/decode/filter"
 	"github.com/sockscope/sockscope/trace"
 	"github.com/sockscope/sockscope/ui"
 )
 
-func replayFile(ctx context.Context, path string, f outputFlags, stdout, stderr io.Writer) error {
+// replayFlags are replay's flags.
+type replayFlags struct {
+	outputFlags
+	selectFlags
+}
+
+// selectFlags choose what part of a capture is shown.
+type selectFlags struct {
+	filter string
+	conn   int
+}
+
+// compile turns --filter and --conn into one filter (nil: everything).
+func (s selectFlags) compile() (*filter.Filter, error) {
+	expr := strings.TrimSpace(s.filter)
+	if s.conn < 0 {
+		return nil, &exitError{exitCannot, fmt.Errorf("--conn %d: connections are numbered from 1", s.conn)}
+	}
+	if s.conn > 0 {
+		c := "conn " + strconv.Itoa(s.conn)
+		if expr != "" {
+			expr = "(" + expr + ") and " + c
+		} else {
+			expr = c
+		}
+	}
+	if expr == "" {
+		return nil, nil
+	}
+	f, err := filter.Compile(expr)
+	if err != nil {
+		return nil, &exitError{exitCannot, fmt.Errorf("--filter: %w", err)}
+	}
+	return f, nil
+}
+
+// replayFile shows a capture file. Text and JSON are streamed: the file is
+// decoded, annotated and printed a piece at a time (decode.Stream,
+// ui.TextStream), in bounded memory whatever its size.
+func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr io.Writer) error {
+	sel, err := f.compile()
+	if err != nil {
+		return err
+	}
 	src, err := capture.OpenFile(path)
 	if err != nil {
 		return &exitError{exitCannot, fmt.Errorf("replay %s: %w", path, err)}
 	}
 	defer src.Close()
-	s := &session{source: path}
-	var recorded []trace.Event
-	// With the dashboard, the file is read while the UI already shows what
-	// was read so far; quitting the UI stops the reading.
-	var (
-		board   *dashboard
-		mu      sync.Mutex // guards s.frames and recorded for the dashboard's snapshots
-		version atomic.Uint64
-		readCtx = ctx
-		diag    = stderr // where diagnostics go once the terminal is free
-	)
 	if wantDashboard(f.format, stdout) {
-		var stopReading context.CancelFunc
-		readCtx, stopReading = context.WithCancel(ctx)
-		defer stopReading()
-		board = startDashboard(ctx, ui.Status{Source: path, Where: "file", Live: true}, ui.Options{Replay: true}, stopReading)
-		board.publish(version.Load, func() ([]trace.Frame, []trace.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			return s.frames[:len(s.frames):len(s.frames)], append([]trace.Event(nil), recorded...)
-		}, func(st *ui.Status, frames []trace.Frame) { st.Packets = len(frames) })
-		stderr = &board.stderr
+		return replayDashboard(ctx, src, path, sel, stderr)
 	}
-	for readCtx.Err() == nil {
+
+	out := newSink(f.format, stdout)
+	sh := newShower(sel, out.event)
+	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format)}, sh.event)
+	res := readCapture(ctx, src, st, stderr)
+	if err := st.Close(); err != nil {
+		return &exitError{exitCannot, err}
+	}
+	if err := sh.flush(); err != nil {
+		return &exitError{exitCannot, err}
+	}
+	for _, n := range res.closingNotes(path, st, sel, sh) {
+		if err := out.event(n); err != nil {
+			return &exitError{exitCannot, err}
+		}
+	}
+	if err := out.close(); err != nil {
+		return &exitError{exitCannot, err}
+	}
+	return res.exit(ctx, path)
+}
+
+// replayAnnotateOptions: a replay infers the calls a foreign capture
+// implies; the narration is made only where it is shown.
+func replayAnnotateOptions(format string) decode.AnnotateOptions {
+	o := timelineOptions.Annotate
+	o.InferCalls = true
+	o.NoExplain = format != "json" && !timelineOptions.Explain
+	return o
+}
+
+// readResult is what reading a capture found besides its frames.
+type readResult struct {
+	frames      int
+	damaged     error
+	unsupported map[int]int // link type → frames
+	bad         int         // sockscope comments that could not be parsed
+	source      *capture.FileSource
+}
+
+// frameSink takes a capture's frames and recorded events as they are read.
+type frameSink interface {
+	Frame(*trace.Frame) error
+	Record(trace.Event) error
+}
+
+// readCapture feeds every frame of src, and the events sockscope stored in
+// its comments, to sink, until the end, damage, an error from sink or ctx
+// is done.
+func readCapture(ctx context.Context, src *capture.FileSource, sink frameSink, stderr io.Writer) *readResult {
+	res := &readResult{unsupported: map[int]int{}, source: src}
+	for ctx.Err() == nil {
 		fr, err := src.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			s.damaged = err
+			res.damaged = err
 			break
 		}
+		res.frames++
 		// What sockscope stored as comments (calls, kernel states, notes)
 		// becomes events again.
-		var rest []string
 		for _, c := range fr.Comments {
 			ev, ok, err := trace.ParseRecordComment(c)
 			switch {
 			case ok && err == nil:
-				recorded = append(recorded, ev)
+				if err := sink.Record(ev); err != nil {
+					return res
+				}
 			case ok:
-				fmt.Fprintf(stderr, "sockscope: frame %d: %v\n", len(s.frames)+1, err)
-			default:
-				rest = append(rest, c)
+				if res.bad++; res.bad <= 10 {
+					fmt.Fprintf(stderr, "sockscope: frame %d: %v\n", res.frames, err)
+				}
 			}
 		}
-		fr.Comments = rest
-		mu.Lock()
-		s.frames = append(s.frames, fr)
-		mu.Unlock()
-		version.Add(1)
+		fr.Comments = nil
+		if !decode.LinkTypeSupported(fr.LinkType) {
+			res.unsupported[fr.LinkType]++
+		}
+		if err := sink.Frame(&fr); err != nil {
+			return res
+		}
 	}
-	if board != nil {
-		return finishReplayDashboard(ctx, board, s, recorded, path, diag)
+	return res
+}
+
+// closingNotes are the notes after the timeline: frames of link types
+// that could not be decoded, damage, calls that could not all be tied,
+// what a filter kept. Each is narrated.
+func (r *readResult) closingNotes(path string, st *decode.Stream, sel *filter.Filter, sh *shower) []trace.Event {
+	var notes []*trace.Note
+	add := func(level, text string) {
+		notes = append(notes, &trace.Note{Time: sh.lastTime, Level: level, Text: text})
 	}
-	s.events = buildTimeline(s.frames, recorded)
-	if err := printSession(s, f.format, stdout); err != nil {
-		return &exitError{exitCannot, err}
+	if len(r.unsupported) > 0 {
+		var kinds []string
+		total := 0
+		for _, lt := range sortedKeys(r.unsupported) {
+			kinds = append(kinds, fmt.Sprintf("%d (%d frames)", lt, r.unsupported[lt]))
+			total += r.unsupported[lt]
+		}
+		add("warning", fmt.Sprintf("capture: %d of %d frames have a link type sockscope does not decode: %s; each is shown as \"unsupported link type N\"",
+			total, r.frames, strings.Join(kinds, ", ")))
 	}
+	if st != nil && st.ForcedCuts() > 0 {
+		add("warning", fmt.Sprintf("capture: too long to hold whole: %d times a piece was cut while a call waited for its packets, so some calls may lack frames they caused", st.ForcedCuts()))
+	}
+	if r.bad > 0 {
+		add("warning", fmt.Sprintf("capture: %d sockscope comments could not be read (the first ones are on standard error)", r.bad))
+	}
+	if sel != nil {
+		add("info", fmt.Sprintf("filter %q: %d of %d packets shown", sel.String(), sh.shown, r.frames))
+	}
+	if r.damaged != nil {
+		add("warning", fmt.Sprintf("capture: %s is damaged after %d packets: %v", path, r.frames, r.damaged))
+	}
+	out := make([]trace.Event, len(notes))
+	for i, n := range notes {
+		out[i] = trace.NoteEvent(n)
+		out[i].Explain = decode.ExplainNote(n, timelineOptions.Annotate.Lang)
+	}
+	return out
+}
+
+func sortedKeys(m map[int]int) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
+}
+
+// exit is the replay's exit status: interrupted, damaged (1), or fine.
+func (r *readResult) exit(ctx context.Context, path string) error {
 	switch {
 	case ctx.Err() != nil:
 		return &exitError{exitInterrupted, errors.New("interrupted")}
-	case s.damaged != nil:
-		return &exitError{exitDamaged, fmt.Errorf("warning: %s is damaged: %d packets read, then: %v", path, len(s.frames), s.damaged)}
+	case r.damaged != nil:
+		return &exitError{exitDamaged, damagedMessage(path, r.frames, r.damaged)}
 	}
 	return nil
+}
+
+// damagedMessage says where a file broke: the byte offset, and what was
+// shown.
+func damagedMessage(path string, frames int, err error) error {
+	return fmt.Errorf("warning: %s is damaged: %d packets read and shown, then: %v", path, frames, err)
+}
+
+// shower passes on the events a filter selects: the packets it matches,
+// the state changes those packets caused, the calls tied to them (an
+// inferred call goes with the packet that implies it; a call tied to no
+// packet is shown when its socket's addresses pass the filter), the notes
+// about their connections and the notes about the whole capture.
+//
+// A call comes before the packets it is tied to: events wait in a queue
+// until the packets of the call at its head have been seen (or the queue
+// grows too long).
+type shower struct {
+	sel      *filter.Filter
+	next     func(trace.Event) error
+	shown    int          // packets shown
+	conns    map[int]bool // connections with a packet shown
+	matched  map[int]bool // frames the filter passed (seen on the way in)
+	maxFrame int          // the highest frame seen on the way in
+	lastTime time.Time    // of the last event seen (for closing notes)
+	lastPkt  *trace.Packet
+	queue    []trace.Event
+}
+
+// maxShowQueue bounds the events a shower holds back.
+const maxShowQueue = 1 << 14
+
+func newShower(sel *filter.Filter, next func(trace.Event) error) *shower {
+	return &shower{sel: sel, next: next, conns: map[int]bool{}, matched: map[int]bool{}}
+}
+
+func (s *shower) event(ev trace.Event) error {
+	if t := ev.Time(); t.After(s.lastTime) {
+		s.lastTime = t
+	}
+	if s.sel == nil {
+		if ev.Packet != nil {
+			s.shown++
+		}
+		return s.next(ev)
+	}
+	if p := ev.Packet; p != nil {
+		s.maxFrame = max(s.maxFrame, p.Frame)
+		if s.sel.Match(p) {
+			s.matched[p.Frame] = true
+		}
+	}
+	s.queue = append(s.queue, ev)
+	return s.drain(false)
+}
+
+// flush passes on what is held back.
+func (s *shower) flush() error {
+	if s.sel == nil {
+		return nil
+	}
+	return s.drain(true)
+}
+
+func (s *shower) drain(all bool) error {
+	for len(s.queue) > 0 {
+		ev := s.queue[0]
+		if c := ev.Call; c != nil && !all && len(s.queue) < maxShowQueue {
+			for _, f := range c.Frames {
+				if f > s.maxFrame {
+					return nil // not seen yet
+				}
+			}
+		}
+		s.queue[0] = trace.Event{}
+		s.queue = s.queue[1:]
+		if s.shows(ev) {
+			if err := s.next(ev); err != nil {
+				return err
+			}
+		}
+	}
+	s.queue = s.queue[:0:0]
+	if len(s.matched) > 1<<18 && len(s.queue) == 0 {
+		clear(s.matched) // bounded memory: a call tied to frames this old is rare
+	}
+	return nil
+}
+
+func (s *shower) shows(ev trace.Event) bool {
+	switch {
+	case ev.Packet != nil:
+		p := ev.Packet
+		if !s.matched[p.Frame] {
+			s.lastPkt = nil
+			return false
+		}
+		s.shown++
+		s.lastPkt = p
+		if p.Conn != 0 {
+			s.conns[p.Conn] = true
+		}
+	case ev.State != nil:
+		st := ev.State
+		if st.Source == trace.SourceInferred {
+			return s.lastPkt != nil && st.Conn == s.lastPkt.Conn && st.Time.Equal(s.lastPkt.Time)
+		}
+		return s.conns[st.Conn]
+	case ev.Call != nil:
+		c := ev.Call
+		if len(c.Frames) == 0 {
+			return s.sel.Match(&trace.Packet{Proto: c.Proto, Src: c.Local, Dst: c.Remote})
+		}
+		for _, f := range c.Frames {
+			if s.matched[f] {
+				return true
+			}
+		}
+		return false
+	case ev.Note != nil:
+		return ev.Note.Conn == 0 || s.conns[ev.Note.Conn]
+	}
+	return true
+}
+
+// maxDashboardEvents bounds what the dashboard holds of a replay: about
+// 150 MiB of events, rows and frames. A longer capture shows its beginning,
+// and says so; --filter and --conn choose another part.
+const maxDashboardEvents = 150_000
+
+// replayDashboard shows a capture in the dashboard while it is read: the
+// first rows appear as soon as the first piece is annotated, the header
+// tells how much of the file has been read.
+func replayDashboard(ctx context.Context, src *capture.FileSource, path string, sel *filter.Filter, stderr io.Writer) error {
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	board := startDashboard(ctx, ui.Status{Source: path, Where: "file", Live: true}, ui.Options{Replay: true}, stopReading)
+	size := fileSize(path)
+
+	var (
+		mu     sync.Mutex
+		evs    []trace.Event
+		frames = map[int]trace.Frame{} // frames of the packets shown, for the detail pane
+		full   bool
+		ver    atomic.Uint64
+	)
+	ring := &frameRing{}
+	collect := func(ev trace.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(evs) >= maxDashboardEvents {
+			if !full {
+				full = true
+				stopReading()
+			}
+			return nil
+		}
+		evs = append(evs, ev)
+		if p := ev.Packet; p != nil {
+			if f, ok := ring.get(p.Frame); ok {
+				frames[p.Frame] = f
+			}
+		}
+		ver.Add(1)
+		return nil
+	}
+	sh := newShower(sel, collect)
+	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions("json")}, sh.event)
+	progress := func(s *ui.Status, read int, done bool) {
+		s.Packets = read
+		s.Where = "file"
+		if !done && size > 0 {
+			s.Where = fmt.Sprintf("file · %d%% read", min(99, src.Offset()*100/size))
+		}
+	}
+	publish := func() {
+		mu.Lock()
+		snap := evs[:len(evs):len(evs)]
+		mu.Unlock()
+		board.showEvents(snap, func(n int) (trace.Frame, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			f, ok := frames[n]
+			return f, ok
+		})
+	}
+
+	// Publish at most every 100 ms, leaving most of the time to the reader.
+	stopPub := make(chan struct{})
+	pubDone := make(chan struct{})
+	var read atomic.Int64
+	go func() {
+		defer close(pubDone)
+		var seen uint64
+		wait := 50 * time.Millisecond
+		for {
+			select {
+			case <-stopPub:
+				return
+			case <-time.After(wait):
+			}
+			board.model.SetStatus(func(s *ui.Status) { progress(s, int(read.Load()), false) })
+			if v := ver.Load(); v != seen {
+				seen = v
+				t0 := time.Now()
+				publish()
+				wait = max(100*time.Millisecond, 3*time.Since(t0))
+			}
+		}
+	}()
+
+	res := readCapture(readCtx, src, &countingSink{Stream: st, ring: ring, read: &read}, &board.stderr)
+	_ = st.Close()
+	_ = sh.flush()
+	close(stopPub)
+	<-pubDone
+	if board.byUser.Load() {
+		board.wait()
+		stderr.Write(board.stderr.Bytes())
+		return board.result()
+	}
+	var msg string
+	notes := res.closingNotes(path, st, sel, sh)
+	if full {
+		msg = fmt.Sprintf("showing the first %d events only (of the first %d frames of the file): --filter or --conn show other parts", maxDashboardEvents, res.frames)
+		n := &trace.Note{Time: sh.lastTime, Level: "warning", Text: msg}
+		notes = append(notes, trace.NoteEvent(n))
+	} else if res.damaged != nil {
+		msg = damagedMessage(path, res.frames, res.damaged).Error()
+	}
+	mu.Lock()
+	evs = append(evs, notes...)
+	mu.Unlock()
+	publish()
+	board.model.SetStatus(func(s *ui.Status) {
+		progress(s, res.frames, true)
+		s.Live = false
+		s.Ended = time.Now()
+		s.Message = msg
+	})
+	board.wait()
+	stderr.Write(board.stderr.Bytes())
+	switch {
+	case board.result() != nil:
+		return &exitError{exitCannot, board.result()}
+	case ctx.Err() != nil:
+		return &exitError{exitInterrupted, errors.New("interrupted")}
+	case res.damaged != nil:
+		return &exitError{exitDamaged, damagedMessage(path, res.frames, res.damaged)}
+	}
+	return nil
+}
+
+// countingSink passes frames to a Stream, keeping the latest ones for the
+// dashboard's detail pane and counting them.
+type countingSink struct {
+	*decode.Stream
+	ring *frameRing
+	read *atomic.Int64
+}
+
+func (c *countingSink) Frame(f *trace.Frame) error {
+	c.read.Add(1)
+	c.ring.put(int(c.read.Load()), *f)
+	return c.Stream.Frame(f)
+}
+
+// frameRing holds the latest frames read, by number: a Stream hands a
+// packet on at most two windows of events after its frame was read.
+type frameRing struct {
+	mu     sync.Mutex
+	frames [4 * decode.DefaultWindow]trace.Frame
+	nums   [4 * decode.DefaultWindow]int
+}
+
+func (r *frameRing) put(n int, f trace.Frame) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := n % len(r.frames)
+	f.Comments = nil
+	r.frames[i], r.nums[i] = f, n
+}
+
+func (r *frameRing) get(n int) (trace.Frame, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := n % len(r.frames)
+	if r.nums[i] != n {
+		return trace.Frame{}, false
+	}
+	return r.frames[i], true
+}
+
+// fileSize is the size of a regular file, 0 when unknown (standard input).
+func fileSize(path string) int64 {
+	if path == "-" {
+		return 0
+	}
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	return fi.Size()
 }
