@@ -126,12 +126,16 @@ func formatTime(t time.Time) string {
 type Encoder struct {
 	w    *bufio.Writer
 	base time.Time
+
+	line    []byte // the line being made
+	sec     int64  // the second secText renders
+	secText []byte // "2006-01-02T15:04:05." of sec
 }
 
 // NewEncoder returns an encoder writing to w. rel is counted from base; a
 // zero base means "from the first event encoded".
 func NewEncoder(w io.Writer, base time.Time) *Encoder {
-	return &Encoder{w: bufio.NewWriter(w), base: base}
+	return &Encoder{w: bufio.NewWriterSize(w, 64<<10), base: base}
 }
 
 // Encode writes one event as one line.
@@ -140,11 +144,12 @@ func (e *Encoder) Encode(ev Event) error {
 	if e.base.IsZero() {
 		e.base = t
 	}
-	b, err := marshalEvent(ev, t.Sub(e.base).Seconds())
+	b, err := e.appendEvent(e.line[:0], ev, t.Sub(e.base).Seconds())
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
+	e.line = b
 	_, err = e.w.Write(b)
 	return err
 }
