@@ -27,6 +27,13 @@ type childRequest struct {
 // host with --host) it opens the capture, drops privileges, runs the
 // scenario and streams frames and events to the parent.
 func childMain(args []string) int {
+	// Ctrl-C reaches the whole process group: end the scenario, then finish
+	// the capture so that nothing already captured is lost. Caught from the
+	// start, so that a signal during the set-up does not kill the child
+	// before it has said anything.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+
 	stream, err := sandbox.Attach()
 	if err != nil {
 		if stream != nil {
@@ -64,9 +71,9 @@ func childMain(args []string) int {
 	// had them all there), so that no scenario code runs with any. In a
 	// namespace of its own, ports below 1024 stay open to --port first.
 	if sandbox.ChildMode() == sandbox.Isolated {
-		if err := sandbox.AllowLowPorts(); err != nil {
-			return fail("privileges", err)
-		}
+		// Where /proc/sys is read-only (some containers) low ports stay
+		// closed: bind says EACCES in the ladder; nothing else changes.
+		_ = sandbox.AllowLowPorts()
 	}
 	if _, err := sandbox.DropPrivileges(); err != nil {
 		return fail("privileges", err)
@@ -74,11 +81,6 @@ func childMain(args []string) int {
 	if err := sandbox.DropCapabilities(); err != nil && !errors.Is(err, sandbox.ErrCapsKept) {
 		return fail("privileges", err)
 	}
-
-	// Ctrl-C reaches the whole process group: end the scenario, then finish
-	// the capture so that nothing already captured is lost.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
 
 	captured := make(chan error, 1)
 	go func() {
