@@ -264,6 +264,26 @@ func (s seq32) atOrBefore(o uint32) bool { return int32(uint32(s)-o) <= 0 }
 
 // flagBits turns tcpdump's notation back into flag bits.
 func flagBits(s string) byte {
+	switch s { // the common ones first, without a scan
+	case ".":
+		return flagACK
+	case "P.":
+		return flagPSH | flagACK
+	case "S":
+		return flagSYN
+	case "S.":
+		return flagSYN | flagACK
+	case "F.":
+		return flagFIN | flagACK
+	case "FP.":
+		return flagFIN | flagPSH | flagACK
+	case "R":
+		return flagRST
+	case "R.":
+		return flagRST | flagACK
+	case "":
+		return 0
+	}
 	var b byte
 	for _, f := range flagLetters {
 		if strings.IndexByte(s, f.letter) >= 0 {

@@ -203,13 +203,44 @@ func (a *annotator) chunk(evs []trace.Event, retire func(*connInfo) bool) ([]tra
 		evs = a.inferCalls(evs)
 	}
 	if len(added) > 0 {
-		evs = append(evs, added...)
-		trace.SortEvents(evs)
+		evs = insertSorted(evs, added)
 	}
 	if !a.noExplain {
 		a.narrateAll(evs)
 	}
 	return evs, retired
+}
+
+// insertSorted returns evs with added put in time order, each after the
+// events of its time, as a stable sort of evs followed by added would.
+// When evs is in time order (as a piece is), that is a merge.
+func insertSorted(evs, added []trace.Event) []trace.Event {
+	sorted := true
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Time().Before(evs[i-1].Time()) {
+			sorted = false
+			break
+		}
+	}
+	if !sorted {
+		evs = append(evs, added...)
+		trace.SortEvents(evs)
+		return evs
+	}
+	trace.SortEvents(added)
+	out := make([]trace.Event, 0, len(evs)+len(added))
+	i := 0
+	for _, ad := range added {
+		t := ad.Time()
+		j := i
+		for j < len(evs) && !evs[j].Time().After(t) {
+			j++
+		}
+		out = append(out, evs[i:j]...)
+		out = append(out, ad)
+		i = j
+	}
+	return append(out, evs[i:]...)
 }
 
 // begin indexes a piece: its packets, calls and inferred transitions, and
@@ -235,7 +266,9 @@ func (a *annotator) begin(evs []trace.Event) {
 	}
 	sort.SliceStable(a.calls, func(i, j int) bool { return a.calls[i].ID < a.calls[j].ID })
 	for _, p := range a.packets {
-		a.byFrame[p.Frame] = p
+		if !a.noExplain {
+			a.byFrame[p.Frame] = p // for the narration of calls
+		}
 		if p.Conn == 0 {
 			continue
 		}
@@ -781,7 +814,7 @@ func (a *annotator) checkKernel() []trace.Event {
 			continue
 		}
 		seen[key] = true
-		args := narrate.Args{"ep": a.epName(s.conn, s.ep), "kernel": s.state, "inferred": inf, "conn": s.conn}
+		args := narrate.Args{"ep": a.epName(s.conn, s.ep), "kernel": string(s.state), "inferred": string(inf), "conn": s.conn}
 		text := narrate.Say(a.lang, "note.kernel-disagrees", args)
 		if s.callID != 0 {
 			args["id"] = s.callID

@@ -28,6 +28,8 @@ type narrator struct {
 	segs    map[sockKey][]sentSeg // by sender
 	lastAck map[sockKey]uint32    // the last ACK each sender sent
 	lastPkt map[int]*trace.Packet // the latest packet of each connection
+
+	pktArgs, ackArgs narrate.Args // reused for every packet
 }
 
 func (a *annotator) narrateAll(evs []trace.Event) {
@@ -100,8 +102,14 @@ func (n *narrator) tcp(p *trace.Packet) string {
 	if f&flagFIN != 0 {
 		end++
 	}
-	args := narrate.Args{"src": src, "dst": n.name(p.Conn, p.Dst), "seq": p.RSeq, "ack": p.RAck, "len": p.Len,
-		"end": p.RSeq + uint32(max(p.Len, 0)), "next": end, "first": p.RSeq, "last": p.RSeq + uint32(max(p.Len, 0)) - 1, "win": p.Win}
+	// One map for every packet: Say only reads it.
+	if n.pktArgs == nil {
+		n.pktArgs, n.ackArgs = narrate.Args{}, narrate.Args{}
+	}
+	args := n.pktArgs
+	clear(args)
+	args["src"], args["dst"], args["seq"], args["ack"], args["len"] = src, n.name(p.Conn, p.Dst), p.RSeq, p.RAck, p.Len
+	args["end"], args["next"], args["first"], args["last"], args["win"] = p.RSeq+uint32(max(p.Len, 0)), end, p.RSeq, p.RSeq+uint32(max(p.Len, 0))-1, p.Win
 	var parts []string
 
 	// What the segment is.
@@ -155,10 +163,18 @@ func (n *narrator) tcp(p *trace.Packet) string {
 	}
 
 	parts = append(parts, n.by(p))
-	n.segs[from] = append(n.segs[from], sentSeg{p: p, seq: p.RSeq, end: end, flags: f})
+	segs := append(n.segs[from], sentSeg{p: p, seq: p.RSeq, end: end, flags: f})
+	if len(segs) > maxNarratedSegs {
+		// A long connection: ACKs name recent segments, not the oldest.
+		segs = append(segs[:0:0], segs[len(segs)-maxNarratedSegs/2:]...)
+	}
+	n.segs[from] = segs
 	n.lastPkt[p.Conn] = p
 	return narrate.Join(n.l, parts...)
 }
+
+// maxNarratedSegs bounds the segments remembered per sender.
+const maxNarratedSegs = 1 << 14
 
 // established reports whether a SYN-ACK has been seen on the connection.
 func (n *narrator) established(conn int) bool {
@@ -175,12 +191,12 @@ func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey, args narra
 		if s.end != p.RAck || s.end == s.seq {
 			continue // not this one, or one that takes no sequence space
 		}
-		a := narrate.Args{"ack": p.RAck, "pseq": s.seq, "plen": s.p.Len}
+		a := n.ackArgs
+		clear(a)
 		for k, v := range args {
-			if _, ok := a[k]; !ok {
-				a[k] = v
-			}
+			a[k] = v
 		}
+		a["ack"], a["pseq"], a["plen"] = p.RAck, s.seq, s.p.Len
 		switch {
 		case s.flags&flagFIN != 0 && f&flagFIN != 0 && !n.ackedBefore(sockKey{p.Conn, p.Src}, p.RAck):
 			a["pseq"] = s.end - 1
@@ -233,7 +249,7 @@ func (n *narrator) by(p *trace.Packet) string {
 // state narrates a state change; next is the event after it, to tell a
 // state that lasted no time.
 func (n *narrator) state(s *trace.StateChange, next *trace.StateChange) string {
-	args := narrate.Args{"ep": n.name(s.Conn, s.Endpoint), "from": s.From, "to": s.To}
+	args := narrate.Args{"ep": n.name(s.Conn, s.Endpoint), "from": string(s.From), "to": string(s.To)}
 	if s.Source == trace.SourceKernel {
 		t := n.say("state.kernel", args)
 		if s.TimeLeft > 0 {

@@ -243,37 +243,53 @@ func FormatDuration(d time.Duration) string {
 // PacketLabel is the arrow's text, tcpdump style with Wireshark's relative
 // numbers: "S seq=0 win=65495", "P. seq=1:6 ack=1 len=5", "UDP len=5".
 func PacketLabel(p *trace.Packet) string {
-	var sb strings.Builder
+	return string(AppendPacketLabel(nil, p))
+}
+
+// AppendPacketLabel appends PacketLabel(p) to b.
+func AppendPacketLabel(b []byte, p *trace.Packet) []byte {
 	switch p.Proto {
 	case "tcp":
-		sb.WriteString(p.Flags)
+		b = append(b, p.Flags...)
 		syn, fin := strings.Contains(p.Flags, "S"), strings.Contains(p.Flags, "F")
+		ack := strings.Contains(p.Flags, ".")
 		if p.Len > 0 {
-			fmt.Fprintf(&sb, " seq=%d:%d", p.RSeq, p.RSeq+uint32(p.Len))
-		} else if syn || fin || !strings.Contains(p.Flags, ".") {
-			fmt.Fprintf(&sb, " seq=%d", p.RSeq)
+			b = append(b, " seq="...)
+			b = strconv.AppendUint(b, uint64(p.RSeq), 10)
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(p.RSeq+uint32(p.Len)), 10)
+		} else if syn || fin || !ack {
+			b = append(b, " seq="...)
+			b = strconv.AppendUint(b, uint64(p.RSeq), 10)
 		}
-		if strings.Contains(p.Flags, ".") {
-			fmt.Fprintf(&sb, " ack=%d", p.RAck)
+		if ack {
+			b = append(b, " ack="...)
+			b = strconv.AppendUint(b, uint64(p.RAck), 10)
 		}
 		if syn {
-			fmt.Fprintf(&sb, " win=%d", p.Win)
+			b = append(b, " win="...)
+			b = strconv.AppendInt(b, int64(p.Win), 10)
 		}
 		if p.Len > 0 {
-			fmt.Fprintf(&sb, " len=%d", p.Len)
+			b = append(b, " len="...)
+			b = strconv.AppendInt(b, int64(p.Len), 10)
 		}
 	case "udp":
-		fmt.Fprintf(&sb, "UDP len=%d", p.Len)
+		b = append(b, "UDP len="...)
+		b = strconv.AppendInt(b, int64(p.Len), 10)
 	default:
-		sb.WriteString(strings.ToUpper(p.Proto))
+		b = append(b, strings.ToUpper(p.Proto)...)
 		if p.Info != "" {
-			sb.WriteString(" " + p.Info)
+			b = append(b, ' ')
+			b = append(b, p.Info...)
 		}
 	}
 	if p.Error != "" {
-		sb.WriteString(" [" + p.Error + "]")
+		b = append(b, " ["...)
+		b = append(b, p.Error...)
+		b = append(b, ']')
 	}
-	return sb.String()
+	return b
 }
 
 // laneIndex maps programs and endpoints to lanes.

@@ -96,10 +96,13 @@ type flatStream struct {
 	explain bool
 	start   time.Time
 	lanes   *laneIndex
-	states  map[stateKey]trace.State
+	states  map[stateKey]trace.State // states of ends without a flatConn
+	conns   map[int]*flatConn
 	queue   []trace.Event // events not laid out yet: a packet waits for its state changes, a call for the next event
 	pending []pendingReturn
 	line    []byte
+	labels  []string      // the lanes' labels, as far as made
+	packet  *trace.Packet // the packet row being printed
 }
 
 // maxStreamKeys bounds the lane and state maps of a flatStream; past it
@@ -108,7 +111,7 @@ type flatStream struct {
 const maxStreamKeys = 1 << 16
 
 func newFlatStream(w *bufio.Writer, explain bool, start time.Time) *flatStream {
-	return &flatStream{w: w, explain: explain, start: start, lanes: newLaneIndex(nil), states: map[stateKey]trace.State{}}
+	return &flatStream{w: w, explain: explain, start: start, lanes: newLaneIndex(nil), states: map[stateKey]trace.State{}, conns: map[int]*flatConn{}}
 }
 
 func (f *flatStream) event(ev trace.Event) {
@@ -167,34 +170,38 @@ func (f *flatStream) layOut() {
 	case ev.Packet != nil:
 		p := ev.Packet
 		explain := explainLines(ev.Explain)
+		fc := f.conn(p)
 		for n < len(f.queue) && foldsInto(f.queue[n], p) {
 			s := f.queue[n].State
-			f.setState(stateKey{s.Conn, s.Endpoint}, s.To)
+			f.setState(s)
 			if f.explain {
 				explain = append(explain, explainLines(f.queue[n].Explain)...)
 			}
 			n++
 		}
-		if trace.HasPorts(p.Proto) {
-			if f.lanes.laneOf(p.Src, p.Dst) < 0 {
-				f.lanes.add(p.Src, roleOf(p, true))
+		row := Row{Kind: RowPacket, Time: p.Time, Explain: explain}
+		if fc != nil {
+			from := fc.side(p.Src)
+			row.From, row.To = fc.lane[from], fc.lane[1-from]
+			if p.Proto == "tcp" {
+				row.FromState, row.ToState = fc.state[from], fc.state[1-from]
 			}
-			if f.lanes.laneOf(p.Dst, p.Src) < 0 {
-				f.lanes.add(p.Dst, roleOf(p, false))
+		} else {
+			row.From, row.To = f.lanes.laneOf(p.Src, p.Dst), f.lanes.laneOf(p.Dst, p.Src)
+			if q := p.Quoted; q[0].IsValid() {
+				row.From, row.To = f.lanes.laneOf(q[1], q[0]), f.lanes.laneOf(q[0], q[1])
+			}
+			if p.Proto == "tcp" {
+				row.FromState = f.states[stateKey{p.Conn, p.Src}]
+				row.ToState = f.states[stateKey{p.Conn, p.Dst}]
 			}
 		}
-		row := Row{Kind: RowPacket, Time: p.Time, From: f.lanes.laneOf(p.Src, p.Dst), To: f.lanes.laneOf(p.Dst, p.Src), Text: PacketLabel(p), Explain: explain}
-		if q := p.Quoted; q[0].IsValid() {
-			row.From, row.To = f.lanes.laneOf(q[1], q[0]), f.lanes.laneOf(q[0], q[1])
-		}
-		if p.Proto == "tcp" {
-			row.FromState = f.states[stateKey{p.Conn, p.Src}]
-			row.ToState = f.states[stateKey{p.Conn, p.Dst}]
-		}
+		f.packet = p
 		f.row(row)
+		f.packet = nil
 	case ev.State != nil:
 		s := ev.State
-		f.setState(stateKey{s.Conn, s.Endpoint}, s.To)
+		f.setState(s)
 		if s.Source == trace.SourceKernel {
 			f.row(Row{Kind: RowState, Time: s.Time, Lane: f.lanes.laneOfEndpoint(s.Endpoint),
 				Text: stateName(s.From) + " → " + string(s.To) + " (kernel)", Explain: explainLines(ev.Explain)})
@@ -224,7 +231,14 @@ func (f *flatStream) callLane(c *trace.Call) int {
 		if i := x.laneOfEndpoint(c.Local); i >= 0 {
 			return i
 		}
-		x.add(c.Local, "host")
+		role := "host"
+		switch c.Inferred {
+		case trace.InferredConnect:
+			role = "client"
+		case trace.InferredListen:
+			role = "server"
+		}
+		x.add(c.Local, role)
 		return x.byEp[c.Local]
 	}
 	i, ok := x.byName[c.Lane]
@@ -250,25 +264,69 @@ func (f *flatStream) callLane(c *trace.Call) int {
 	return i
 }
 
-func (f *flatStream) setState(k stateKey, s trace.State) {
+// flatConn is what a flatStream keeps of a connection with ports: its
+// ends' lanes and states.
+type flatConn struct {
+	ep    [2]trace.Endpoint
+	lane  [2]int
+	state [2]trace.State
+}
+
+func (c *flatConn) side(ep trace.Endpoint) int {
+	if ep == c.ep[0] {
+		return 0
+	}
+	return 1
+}
+
+// conn is the connection of a TCP or UDP packet (made, with its lanes, at
+// its first packet); nil for other packets.
+func (f *flatStream) conn(p *trace.Packet) *flatConn {
+	if p.Conn == 0 || !trace.HasPorts(p.Proto) {
+		return nil
+	}
+	if fc := f.conns[p.Conn]; fc != nil && (fc.ep == [2]trace.Endpoint{p.Src, p.Dst} || fc.ep == [2]trace.Endpoint{p.Dst, p.Src}) {
+		return fc
+	}
+	if f.lanes.laneOf(p.Src, p.Dst) < 0 {
+		f.lanes.add(p.Src, roleOf(p, true))
+	}
+	if f.lanes.laneOf(p.Dst, p.Src) < 0 {
+		f.lanes.add(p.Dst, roleOf(p, false))
+	}
+	fc := &flatConn{ep: [2]trace.Endpoint{p.Src, p.Dst}, lane: [2]int{f.lanes.laneOf(p.Src, p.Dst), f.lanes.laneOf(p.Dst, p.Src)}}
+	fc.state[0], fc.state[1] = f.states[stateKey{p.Conn, p.Src}], f.states[stateKey{p.Conn, p.Dst}]
+	if len(f.conns) >= maxStreamKeys {
+		clear(f.conns)
+	}
+	f.conns[p.Conn] = fc
+	return fc
+}
+
+func (f *flatStream) setState(s *trace.StateChange) {
+	if fc := f.conns[s.Conn]; fc != nil && (s.Endpoint == fc.ep[0] || s.Endpoint == fc.ep[1]) {
+		fc.state[fc.side(s.Endpoint)] = s.To
+		return
+	}
 	if len(f.states) >= maxStreamKeys {
 		clear(f.states)
 	}
-	f.states[k] = s
+	f.states[stateKey{s.Conn, s.Endpoint}] = s.To
 }
 
 // forgetConn drops a finished connection's states, and the lanes when
 // there are too many.
 func (f *flatStream) forgetConn(conn int) {
-	for k := range f.states {
-		if k.conn == conn {
-			delete(f.states, k)
-		}
+	if fc := f.conns[conn]; fc != nil {
+		delete(f.conns, conn)
+		delete(f.states, stateKey{conn, fc.ep[0]})
+		delete(f.states, stateKey{conn, fc.ep[1]})
 	}
 	if len(f.lanes.lanes) >= maxStreamKeys {
 		// Programs' lanes (named by calls) stay; endpoint lanes go.
-		keep := newLaneIndex(nil)
-		f.lanes = keep
+		f.lanes = newLaneIndex(nil)
+		f.labels = f.labels[:0]
+		clear(f.conns)
 	}
 }
 
@@ -300,7 +358,11 @@ func (f *flatStream) row(r Row) {
 		b = append(b, " → "...)
 		b = f.appendName(b, r.To)
 		b = append(b, "  "...)
-		b = append(b, r.Text...)
+		if f.packet != nil {
+			b = AppendPacketLabel(b, f.packet)
+		} else {
+			b = append(b, r.Text...)
+		}
 		if r.FromState != "" || r.ToState != "" {
 			b = append(b, "  ["...)
 			b = append(b, stateName(r.FromState)...)
@@ -328,13 +390,10 @@ func (f *flatStream) appendName(b []byte, i int) []byte {
 	if i < 0 || i >= len(f.lanes.lanes) {
 		return append(b, '?')
 	}
-	l := f.lanes.lanes[i]
-	b = append(b, l.Name...)
-	if l.Endpoint.IsValid() && trace.FormatEndpoint(l.Endpoint, true) != l.Name {
-		b = append(b, ' ')
-		b = l.Endpoint.AppendTo(b)
+	for len(f.labels) < len(f.lanes.lanes) {
+		f.labels = append(f.labels, f.lanes.lanes[len(f.labels)].Label())
 	}
-	return b
+	return append(b, f.labels[i]...)
 }
 
 // appendRel appends seconds with six decimals, right-aligned in the time
@@ -344,7 +403,7 @@ func appendRel(b []byte, d time.Duration) []byte {
 	b = strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
 	if n := len(b) - start; n < timeWidth {
 		pad := timeWidth - n
-		b = append(b, make([]byte, pad)...)
+		b = append(b, "          "[:pad]...)
 		copy(b[start+pad:], b[start:start+n])
 		for i := start; i < start+pad; i++ {
 			b[i] = ' '

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +74,10 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 		return replayDashboard(ctx, src, path, sel, stderr)
 	}
 
+	// The live heap is a few windows of events: let it grow to a fixed
+	// size between collections rather than collect at every doubling.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(replayHeapLimit))
+	defer debug.SetGCPercent(debug.SetGCPercent(800))
 	out := newSink(f.format, stdout)
 	sh := newShower(sel, out.event)
 	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format)}, sh.event)
@@ -93,6 +98,10 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 	}
 	return res.exit(ctx, path)
 }
+
+// replayHeapLimit is the heap a streamed replay lets grow before it
+// collects: its peak memory stays under 64 MiB.
+const replayHeapLimit = 40 << 20
 
 // replayAnnotateOptions: a replay infers the calls a foreign capture
 // implies; the narration is made only where it is shown.

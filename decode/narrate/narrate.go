@@ -11,6 +11,7 @@ package narrate
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -94,7 +95,11 @@ func Say(l Lang, key string, args Args) string {
 
 // fill replaces each {name} in tmpl by the value of args[name].
 func fill(tmpl string, args Args) string {
+	if strings.IndexByte(tmpl, '{') < 0 {
+		return tmpl
+	}
 	var sb strings.Builder
+	sb.Grow(len(tmpl) + 64)
 	for {
 		i := strings.IndexByte(tmpl, '{')
 		if i < 0 {
@@ -109,11 +114,30 @@ func fill(tmpl string, args Args) string {
 		sb.WriteString(tmpl[:i])
 		name := tmpl[i+1 : i+j]
 		if v, ok := args[name]; ok {
-			fmt.Fprint(&sb, v)
+			writeValue(&sb, v)
 		} else {
 			sb.WriteString("{" + name + "}")
 		}
 		tmpl = tmpl[i+j+1:]
+	}
+}
+
+// writeValue writes v as fmt.Print does, the common types without fmt.
+func writeValue(sb *strings.Builder, v any) {
+	var buf [24]byte
+	switch x := v.(type) {
+	case string:
+		sb.WriteString(x)
+	case int:
+		sb.Write(strconv.AppendInt(buf[:0], int64(x), 10))
+	case uint32:
+		sb.Write(strconv.AppendUint(buf[:0], uint64(x), 10))
+	case int64:
+		sb.Write(strconv.AppendInt(buf[:0], x, 10))
+	case uint64:
+		sb.Write(strconv.AppendUint(buf[:0], x, 10))
+	default:
+		fmt.Fprint(sb, v)
 	}
 }
 
@@ -183,6 +207,12 @@ func List(l Lang, items []string) string {
 // Role names a program's lane in l: "client" → "the client" (客户端),
 // "client2" → "the client 2" (客户端 2); other names stay as they are.
 func Role(l Lang, lane string) string {
+	switch lane { // the usual ones without filling a template
+	case "client":
+		return catalogue(l)["role.client"]
+	case "server":
+		return catalogue(l)["role.server"]
+	}
 	for _, base := range []string{"client", "server"} {
 		rest, ok := strings.CutPrefix(lane, base)
 		if !ok || strings.Trim(rest, "0123456789") != "" {
