@@ -409,6 +409,27 @@ func (a *annotator) findConn(proto string, local, remote trace.Endpoint, at time
 	return best
 }
 
+// findOpened is the TCP connection a connect entered at time at opened: the
+// first on the 4-tuple that began at or after at (its SYN leaves after the
+// call was entered), else the latest that began before (a capture that
+// missed the SYN). On a 4-tuple used again, the connection before is not
+// the one.
+func (a *annotator) findOpened(local, remote trace.Endpoint, at time.Time) *connInfo {
+	if !local.IsValid() || !remote.IsValid() {
+		return nil
+	}
+	list := a.byTuple[keyOf(true, local, remote)]
+	for _, c := range list {
+		if !c.first.Before(at) {
+			return c
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return list[len(list)-1]
+}
+
 // assignKernelConns gives the kernel's state reports (which know the
 // 4-tuple, not the capture's numbering) their connection ids.
 func (a *annotator) assignKernelConns() {
@@ -579,7 +600,7 @@ func b2i(b bool) int {
 // tieConnect ties connect to its SYN (a retransmitted SYN is the kernel's),
 // and a refused connect to the RST that refused it.
 func (a *annotator) tieConnect(c *trace.Call) {
-	ci := a.findConn("tcp", a.loc(c), c.Remote, c.Start)
+	ci := a.findOpened(a.loc(c), c.Remote, c.Start)
 	if ci == nil {
 		return
 	}

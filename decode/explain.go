@@ -33,7 +33,7 @@ type narrator struct {
 }
 
 func (a *annotator) narrateAll(evs []trace.Event) {
-	n := &narrator{a: a, l: a.lang, segs: map[sockKey][]sentSeg{}, lastAck: map[sockKey]uint32{}, lastPkt: map[int]*trace.Packet{}}
+	n := a.narr // what it remembers goes on from piece to piece
 	for i := range evs {
 		ev := &evs[i]
 		switch {

@@ -9,7 +9,8 @@ import (
 // program must have made for it, marked Call.Inferred: nobody recorded it.
 // A SYN implies connect(), a SYN-ACK a listening socket, a FIN close() or
 // shutdown(SHUT_WR), a RST an abortive close or a port without listener.
-// Retransmissions imply nothing new. It returns the piece with the calls
+// Segments sent again (retransmissions, and the copies Wireshark calls
+// out of order) imply nothing new. It returns the piece with the calls
 // inserted (same time as their packet, just before it).
 func (a *annotator) inferCalls(evs []trace.Event) []trace.Event {
 	n := 0
@@ -48,7 +49,7 @@ func (a *annotator) inferCalls(evs []trace.Event) []trace.Event {
 // inferredOp is what a TCP segment implies its sender called, "" for
 // nothing (data, ACKs, retransmissions, other protocols).
 func inferredOp(p *trace.Packet) string {
-	if p.Proto != "tcp" || p.Conn == 0 || resent(p) {
+	if p.Proto != "tcp" || p.Conn == 0 || resent(p) || hasFlag(p, trace.AnalysisOutOfOrder) {
 		return ""
 	}
 	f := flagBits(p.Flags)

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"sort"
 	"time"
 
 	"github.com/sockscope/sockscope/trace"
@@ -155,35 +156,55 @@ func (s *Stream) maybeCut() error {
 func (s *Stream) cutPoint() int {
 	n := len(s.buf)
 	clear(s.last)
-	tupleLast := map[flowKey]int{}
-	portLast := map[uint16]int{}
-	hasCalls := false
+	hasCalls := s.a.anyCalls
 	for i := range s.buf {
-		if p := s.buf[i].Packet; p != nil {
-			if p.Conn != 0 {
-				s.last[p.Conn] = i
-			}
-			if s.a.anyCalls || hasCalls {
-				tupleLast[keyOf(p.Proto == "tcp", p.Src, p.Dst)] = i
-				portLast[p.Src.Port()], portLast[p.Dst.Port()] = i, i
-			}
+		if p := s.buf[i].Packet; p != nil && p.Conn != 0 {
+			s.last[p.Conn] = i
 		} else if c := s.buf[i].Call; c != nil && c.Inferred == "" {
 			hasCalls = true
 		}
 	}
+	// The packets of each 4-tuple (and, for sockets bound to the wildcard
+	// address, of each port), by index: a call belongs to the connection
+	// of the first packet on its tuple after it (or the last before).
+	var byTuple map[flowKey][]int
+	var byPort map[uint16][]int
+	if hasCalls {
+		byTuple, byPort = map[flowKey][]int{}, map[uint16][]int{}
+		for i := range s.buf {
+			if p := s.buf[i].Packet; p != nil && p.Conn != 0 {
+				k := keyOf(p.Proto == "tcp", p.Src, p.Dst)
+				byTuple[k] = append(byTuple[k], i)
+				byPort[p.Src.Port()] = append(byPort[p.Src.Port()], i)
+				if p.Dst.Port() != p.Src.Port() {
+					byPort[p.Dst.Port()] = append(byPort[p.Dst.Port()], i)
+				}
+			}
+		}
+	}
+	connEnd := func(j int, c *trace.Call) int {
+		var idx []int
+		if c.Local.Addr().IsUnspecified() || !c.Local.Addr().IsValid() {
+			idx = byPort[c.Local.Port()]
+		} else {
+			idx = byTuple[keyOf(c.Proto != "udp", c.Local, c.Remote)]
+		}
+		if len(idx) == 0 {
+			return 0
+		}
+		k := sort.SearchInts(idx, j)
+		if k == len(idx) {
+			k--
+		}
+		return s.last[s.buf[idx[k]].Packet.Conn] + 1
+	}
 	// need is the smallest cut that keeps every call seen so far together
-	// with its packets and its return.
+	// with its connection's packets and its return.
 	need := 0
 	best, fallback := 0, 0
 	for i := 1; i < n; i++ {
 		if c := s.buf[i-1].Call; c != nil && c.Inferred == "" && c.Remote.IsValid() {
-			last, ok := tupleLast[keyOf(c.Proto != "udp", c.Local, c.Remote)]
-			if c.Local.Addr().IsUnspecified() || !c.Local.IsValid() {
-				last, ok = portLast[c.Local.Port()]
-			}
-			if ok {
-				need = max(need, last+1)
-			}
+			need = max(need, connEnd(i-1, c))
 			if !c.End.IsZero() {
 				for need < n && !s.buf[need].Time().After(c.End) && need < i+s.window {
 					need++
