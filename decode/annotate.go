@@ -112,10 +112,9 @@ type connInfo struct {
 	sawSYN         bool // the client's SYN was captured: relative offsets are stream offsets
 	sawSYNACK      bool
 
-	npkts    int       // packets over all pieces
-	last     time.Time // the time of the last packet, in frame order
-	sum      summaryAcc
-	lastSeen int // Stream: the sequence number of the last event of the connection in the buffer
+	npkts int       // packets over all pieces
+	last  time.Time // the time of the last packet, in frame order
+	sum   summaryAcc
 }
 
 // sockKey is one end of one connection.

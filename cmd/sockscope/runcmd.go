@@ -26,7 +26,6 @@ type session struct {
 	recorded []trace.Event // what the scenario recorded: calls, kernel states, notes (-w stores these)
 	events   []trace.Event
 	counters *sandbox.Counters
-	damaged  error // replay: where the file broke
 }
 
 func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io.Writer) error {
