@@ -180,7 +180,7 @@ func (r *readResult) closingNotes(path string, st *decode.Stream, sel *filter.Fi
 		var kinds []string
 		total := 0
 		for _, lt := range sortedKeys(r.unsupported) {
-			kinds = append(kinds, fmt.Sprintf("%d (%d frames)", lt, r.unsupported[lt]))
+			kinds = append(kinds, fmt.Sprintf("%d (%s)", lt, plural(r.unsupported[lt], "frame")))
 			total += r.unsupported[lt]
 		}
 		add("warning", fmt.Sprintf("capture: %d of %d frames have a link type sockscope does not decode: %s; each is shown as \"unsupported link type N\"",
@@ -204,6 +204,14 @@ func (r *readResult) closingNotes(path string, st *decode.Stream, sel *filter.Fi
 		out[i].Explain = decode.ExplainNote(n, timelineOptions.Annotate.Lang)
 	}
 	return out
+}
+
+// plural is "1 frame", "2 frames".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
 
 func sortedKeys(m map[int]int) []int {
@@ -352,14 +360,20 @@ func (s *shower) shows(ev trace.Event) bool {
 // maxDashboardEvents bounds what the dashboard holds of a replay: about
 // 150 MiB of events, rows and frames. A longer capture shows its beginning,
 // and says so; --filter and --conn choose another part.
-const maxDashboardEvents = 150_000
+const maxDashboardEvents = 100_000
+
+// dashboardHeapLimit is where the dashboard's heap is collected however
+// little it grew: its peak memory stays under 200 MiB.
+const dashboardHeapLimit = 150 << 20
 
 // replayDashboard shows a capture in the dashboard while it is read: the
-// first rows appear as soon as the first piece is annotated, the header
+// first rows appear as soon as the first piece is annotated (a fraction of
+// a second), the header
 // tells how much of the file has been read.
 func replayDashboard(ctx context.Context, src *capture.FileSource, path string, sel *filter.Filter, stderr io.Writer) error {
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(dashboardHeapLimit))
 	board := startDashboard(ctx, ui.Status{Source: path, Where: "file", Live: true}, ui.Options{Replay: true}, stopReading)
 	size := fileSize(path)
 
