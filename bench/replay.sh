@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Times `sockscope replay` against `tcpdump -n -r` and `tshark -n -r` on the
-# same synthesised capture (about a million packets by default), and reports
-# wall time, peak memory and the ratios. Then runs the live `bulk` scenario,
-# if it exists, and reports its throughput and kernel drops.
+# Times `sockscope replay` (text and JSON) against `tcpdump -n -r` and
+# `tshark -n -r` on the same synthesised capture (about a million packets by
+# default), and reports wall time, peak memory and the ratios; with tmux, how
+# soon the dashboard shows its first rows and its peak memory. Then runs the
+# live `bulk` scenario and reports its throughput, the payload captured
+# against the bytes sent, and the kernel's drops.
 #
 #   bench/replay.sh            # N=1000000 packets, best of 3 runs each
 #   N=200000 RUNS=1 bench/replay.sh
+#   BULK=1G bench/replay.sh    # a bigger bulk transfer (default 256M)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -54,11 +57,45 @@ if [ -n "${secs[tcpdump -n -r]:-}" ]; then
   done
 fi
 
-if "$work/sockscope" list | grep -q '^bulk '; then
-  echo "live: sockscope run bulk"
+# The dashboard: time to the first rows, peak memory (tmux draws it).
+if command -v tmux >/dev/null; then
+  s="sockscope-bench-$$"
   start=$(date +%s.%N)
-  "$work/sockscope" run bulk --format json > "$work/bulk.json"
+  tmux new-session -d -s "$s" -x 160 -y 45 "'$work/sockscope' replay '$work/bench.pcap' --format dashboard; sleep 60"
+  first=""
+  for _ in $(seq 1 500); do
+    if tmux capture-pane -p -t "$s" | grep -q 'S seq=\|(inferred)'; then first=$(date +%s.%N); break; fi
+    sleep 0.01
+  done
+  pid=$(pgrep -f "^$work/sockscope replay" | head -1)
+  sleep 10 # it reads on; the keys must still answer
+  t0=$(date +%s.%N); tmux send-keys -t "$s" G
+  for _ in $(seq 1 200); do tmux capture-pane -p -t "$s" | head -1 | grep -Eq 'row ([0-9]+)/\1( |$)' && break; sleep 0.01; done
+  t1=$(date +%s.%N)
+  hwm=$(awk '/VmHWM/{printf "%d", $2/1024}' "/proc/$pid/status" 2>/dev/null)
+  tmux send-keys -t "$s" q; sleep 0.5; tmux kill-session -t "$s" 2>/dev/null || true
+  awk -v a="$start" -v b="$first" -v k0="$t0" -v k1="$t1" -v m="$hwm" \
+    'BEGIN{printf "%-28s %8.2f s to the first rows, a key answered in %.2f s, %d MiB peak\n", "sockscope dashboard", b-a, k1-k0, m}'
+fi
+
+if "$work/sockscope" list | grep -q '^bulk '; then
+  bytes=${BULK:-256M}
+  echo "live: sockscope run bulk --bytes $bytes"
+  start=$(date +%s.%N)
+  "$work/sockscope" run bulk --bytes "$bytes" --format json > "$work/bulk.json"
   end=$(date +%s.%N)
-  grep '"kind":"note"' "$work/bulk.json" | sed 's/.*"text":"\(.*\)".*/  \1/'
-  awk -v a="$start" -v b="$end" 'BEGIN{printf "  wall time %.2f s\n", b-a}'
+  grep '"kind":"note"' "$work/bulk.json" | grep -v '"topic"' | sed 's/.*"text":"\([^"]*\)".*/  \1/'
+  sent=$(grep '"kind":"call"' "$work/bulk.json" | grep '"lane":"client"' | grep -o '"op":"send[a-z]*"[^}]*"ret":[0-9]*' | grep -o '"ret":[0-9]*' | awk -F: '{s+=$2} END{print s+0}')
+  # The stream the capture holds: the client's data segments sorted by
+  # offset, with any gap between them; and the transfer's duration on the wire.
+  client=$(grep -m1 '"op":"connect"' "$work/bulk.json" | grep -o '"local":"[^"]*"' | cut -d'"' -f4)
+  read -r captured gaps < <(grep '"kind":"packet"' "$work/bulk.json" | grep "\"src\":\"$client\"" |
+    sed -n 's/.*"rseq":\([0-9]*\).*"len":\([0-9]*\).*/\1 \2/p' | awk '$2 > 0' | sort -n |
+    awk 'BEGIN { end = 1 } { if ($1 > end) gaps++; if ($1 + $2 > end) end = $1 + $2 } END { printf "%d %d\n", end - 1, gaps }')
+  read -r first last < <(grep '"kind":"packet"' "$work/bulk.json" | sed -n 's/.*"rel":\([0-9.e-]*\),.*/\1/p' | awk 'NR == 1 { f = $1 } { l = $1 } END { print f, l }')
+  reordered=$(grep '"kind":"packet"' "$work/bulk.json" | grep -c '"analysis":\["out-of-order"' || true)
+  awk -v a="$start" -v b="$end" -v s="$sent" -v c="$captured" -v g="$gaps" -v f="$first" -v l="$last" -v o="$reordered" 'BEGIN{
+    printf "  wall time %.2f s, of which the transfer on the wire %.2f s: %.0f MB/s\n", b-a, l-f, s/(l-f)/1e6
+    printf "  sent %d bytes; the capture holds bytes 1 to %d with %d gaps: %s (%d segments captured out of order)\n", s, c, g, (s==c && g==0 ? "all of it" : "DATA MISSING"), o
+  }'
 fi

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	byteorder "encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -23,7 +24,7 @@ import (
 // 127.0.0.1:4000x clients and 127.0.0.1:12345, as another tool would
 // capture them (no sockscope comments): handshake, a request and its
 // reply, the client closes first. Ten packets each.
-func writeConversations(t *testing.T, path string, n int) {
+func writeConversations(t testing.TB, path string, n int) {
 	t.Helper()
 	var buf bytes.Buffer
 	w := pcapgo.NewWriterNanos(&buf)
@@ -272,5 +273,26 @@ func TestReplayOfEveryCutOfARecordedCapture(t *testing.T) {
 				decodeJSON(t, r.stdout)
 			}
 		}
+	}
+}
+
+// BenchmarkReplay: a foreign capture of 2000 conversations (20000 packets)
+// replayed in text and JSON, in process, to nowhere; ns/packet is the whole
+// pipeline: reading, decoding, annotating, printing.
+func BenchmarkReplay(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "c.pcap")
+	writeConversations(b, path, 2000)
+	for _, format := range []string{"text", "json"} {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if code := run(b.Context(), []string{"replay", path, "--format", format}, io.Discard, io.Discard); code != 0 {
+					b.Fatalf("exit %d", code)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/20000, "ns/packet")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }
