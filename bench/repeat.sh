@@ -3,10 +3,12 @@
 # reports, per scenario:
 #
 #   - exit statuses other than 0;
-#   - the ladder's shape: the calls of each lane in order (op, and errno
-#     when one), and per connection or flow the packets in order (direction
-#     and tcpdump flags, or protocol for UDP and ICMP). Ports, times and
-#     payloads are left out. Distinct shapes are counted, and every shape
+#   - the ladder's shape: the calls of each socket in order (op, and errno
+#     when one), per lane, the sockets numbered in the order the lane first
+#     used them (so that two threads of one server that take turns in
+#     different orders keep one shape each); and per connection or flow the
+#     packets in order (direction and tcpdump flags, or protocol for UDP and
+#     ICMP). Ports, fd numbers, times and payloads are left out. Distinct shapes are counted, and every shape
 #     other than the most common one is printed as a diff against it;
 #   - the peak RSS (/usr/bin/time -f %M: the largest of sockscope and the
 #     child it waited for), min / median / max, and the mean of the first
@@ -38,8 +40,12 @@ fi
 shape() {
   jq -r -s '
     ([.[] | select(.kind == "call")] | group_by(.lane) | map(
-      "lane " + .[0].lane + ": " + (map(.op + (if .errno != "" then "=" + .errno else "" end)) | join(" "))
-    ) | .[]),
+      . as $calls | .[0].lane as $lane |
+      (reduce ($calls[] | .fd) as $f ([]; if index([$f]) then . else . + [$f] end)) |
+      to_entries | map(.value as $fd |
+        "lane " + $lane + " socket " + (.key + 1 | tostring) + ": " +
+        ([$calls[] | select(.fd == $fd) | .op + (if .errno != "" then "=" + .errno else "" end)] | join(" ")))
+    ) | .[][]),
     ([.[] | select(.kind == "packet")] | group_by(.conn) | map(
       .[0].src as $first |
       "conn " + (.[0].conn | tostring) + " (" + .[0].proto + "): " +
