@@ -10,8 +10,9 @@ import (
 
 // The multi-user chat of tutorial 001: a server thread per connection
 // answers every message; the client quits when its user types 'Q'. The
-// users' typing is scripted (Options.Message for the client); the
-// server's answers come from a fixed list.
+// users' typing is scripted (Options.Message for the client), or typed in
+// the dashboard (Options.Input, the first user only); the server's answers
+// come from a fixed list.
 var chat = &Scenario{
 	Name:     "chat",
 	Summary:  `chat with a thread per user: the client sends lines and reads each answer until 'Q'; the client closes first`,
@@ -162,8 +163,13 @@ func chatClient(env *Env, lane string, addr netip.AddrPort) error {
 	if err := client.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
-	for _, m := range env.Messages(chatMessages) {
-		if strings.ToUpper(m) == "Q" {
+	next := env.Lines(chatMessages)
+	if lane != clientLane(0, 1) && lane != clientLane(0, 2) {
+		next = scripted(env.Messages(chatMessages)) // only the first user types
+	}
+	for {
+		m, ok := next()
+		if !ok || strings.ToUpper(m) == "Q" {
 			break
 		}
 		if m == "" {

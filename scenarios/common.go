@@ -120,3 +120,15 @@ func listenTCP(env *Env, lines listenLines, backlog int) (*Sock, error) {
 	}
 	return s, nil
 }
+
+// scripted hands out msgs one by one, then says the user is done.
+func scripted(msgs []string) func() (string, bool) {
+	return func() (string, bool) {
+		if len(msgs) == 0 {
+			return "", false
+		}
+		m := msgs[0]
+		msgs = msgs[1:]
+		return m, true
+	}
+}

@@ -32,6 +32,10 @@ type Options struct {
 	// Step, when set, is called before each socket system call and blocks
 	// until the user lets the call run (sockscope run --step).
 	Step func(lane string, op trace.Op, line int) `json:"-"`
+
+	// Input, when set, gives an interactive client the lines its user
+	// types (chat in the dashboard); false when the user is done.
+	Input func() (string, bool) `json:"-"`
 }
 
 // MaxClients bounds Options.Clients.
@@ -368,6 +372,15 @@ func (e *Env) Clients(def int) int {
 		return e.r.opts.Clients
 	}
 	return def
+}
+
+// Lines is where a client's user's lines come from: typed ones
+// (Options.Input) when interactive, else Messages(def), then the end.
+func (e *Env) Lines(def []string) func() (string, bool) {
+	if in := e.r.opts.Input; in != nil {
+		return in
+	}
+	return scripted(e.Messages(def))
 }
 
 // Messages is Options.Message, or def when there is none.
