@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,10 @@ type Options struct {
 	// Step lets a scenario in step mode make the call it waits to make.
 	// It must not block; the dashboard calls it on its own goroutine.
 	Step func()
+	// Input, when set, takes the lines the user types for an interactive
+	// scenario (chat): `i` opens a prompt, Enter sends the line. The
+	// dashboard calls it on its own goroutine.
+	Input func(line string)
 	// Replay starts at the first row, paused, instead of following the
 	// newest row.
 	Replay bool
@@ -99,6 +104,8 @@ type dashboard struct {
 	picking  bool // the connection list is open
 	pickSel  int
 	finding  bool
+	typing   bool   // the input prompt is open (Options.Input)
+	draft    []rune // what the user is typing
 	query    []rune
 	lastFind string
 	message  string
@@ -398,6 +405,10 @@ func (d *dashboard) key(ev *tcell.EventKey) {
 		d.findKey(ev)
 		return
 	}
+	if d.typing {
+		d.typeKey(ev)
+		return
+	}
 	if d.picking {
 		d.pickKey(ev)
 		return
@@ -430,6 +441,11 @@ func (d *dashboard) key(ev *tcell.EventKey) {
 		case '/':
 			d.finding = true
 			d.query = d.query[:0]
+		case 'i':
+			if d.opts.Input != nil {
+				d.typing = true
+				d.draft = d.draft[:0]
+			}
 		case 'c':
 			if len(d.v.conns) == 0 {
 				d.flash("no connection yet")
@@ -528,6 +544,26 @@ func (d *dashboard) refilter() {
 		d.sel = d.find(key)
 	}
 	d.clamp()
+}
+
+// typeKey edits the line the user types for the scenario; Enter sends it.
+func (d *dashboard) typeKey(ev *tcell.EventKey) {
+	switch ev.Key() {
+	case tcell.KeyEscape:
+		d.typing = false
+	case tcell.KeyEnter:
+		d.typing = false
+		line, input := string(d.draft), d.opts.Input
+		go input(line)
+		d.flash("sent to the program: " + strconv.Quote(line))
+		d.follow = true
+	case tcell.KeyBackspace, tcell.KeyBackspace2:
+		if len(d.draft) > 0 {
+			d.draft = d.draft[:len(d.draft)-1]
+		}
+	case tcell.KeyRune:
+		d.draft = append(d.draft, ev.Rune())
+	}
 }
 
 func (d *dashboard) findKey(ev *tcell.EventKey) {

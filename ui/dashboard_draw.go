@@ -326,6 +326,10 @@ func (d *dashboard) drawFooter(scr tcell.Screen) {
 		drawLine(scr, &d.theme, 0, y, w, line{{" find: ", stKey}, {string(d.query) + "█", stNormal}, {"   Enter finds the next row, Esc cancels", stDim}}, d.theme[stNormal], false)
 		return
 	}
+	if d.typing {
+		drawLine(scr, &d.theme, 0, y, w, line{{" you type: ", stKey}, {string(d.draft) + "█", stNormal}, {"   Enter sends it (Q quits the chat), Esc cancels", stDim}}, d.theme[stNormal], false)
+		return
+	}
 	if d.message != "" {
 		drawLine(scr, &d.theme, 0, y, w, txt(stWarn, " "+d.message), d.theme[stNormal], false)
 		return
@@ -333,6 +337,9 @@ func (d *dashboard) drawFooter(scr tcell.Screen) {
 	keys := [][2]string{{"?", "help"}, {"q", "quit"}, {"↑↓", "move"}, {"←→", "step"}, {"space", "play"}, {"/", "find"}, {"c", "conn"}, {"Tab", "pane"}, {"+-", "speed"}, {"Enter", "detail"}}
 	if d.step != nil {
 		keys = append([][2]string{{"space", "run the call"}}, keys[:4]...)
+	}
+	if d.opts.Input != nil && d.status.Live {
+		keys = append([][2]string{{"i", "type a message"}}, keys...)
 	}
 	var l line
 	used := 1
@@ -390,6 +397,7 @@ var helpLines = [][2]string{
 	{"Tab  Shift-Tab", "next / previous pane"},
 	{"/", "find a row by its text (Enter again: next match)"},
 	{"c", "show one connection only (Esc: all again)"},
+	{"i", "chat: type a line for the program to send (Enter sends it)"},
 	{"mouse", "click selects, the wheel scrolls"},
 	{"?", "this help (any key closes it)"},
 	{"q  Ctrl-C", "quit"},

@@ -559,3 +559,24 @@ func TestNoTerminalIsAnErrorNotAPanic(t *testing.T) {
 		t.Fatal("Run hung with no terminal")
 	}
 }
+
+// TestTypingALineForTheChat: with Options.Input, `i` opens a prompt in the
+// footer and Enter hands the typed line to the scenario.
+func TestTypingALineForTheChat(t *testing.T) {
+	got := make(chan string, 1)
+	h := startDashboard(t, echoModel(true), Options{Listing: echoListing, Input: func(l string) { got <- l }}, 120, 40)
+	h.waitFor("i type a message")
+	h.key(tcell.KeyRune, 'i')
+	h.runes("hi there")
+	h.waitFor("you type: hi there")
+	h.key(tcell.KeyEnter, 0)
+	select {
+	case l := <-got:
+		if l != "hi there" {
+			t.Errorf("the scenario got %q", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the typed line never reached the scenario")
+	}
+	h.waitFor(`sent to the program: "hi there"`)
+}

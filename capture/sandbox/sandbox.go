@@ -182,11 +182,63 @@ func (c *Child) Signal(sig os.Signal) {
 	}
 }
 
+// The control pipe carries messages from parent to child: a go-ahead for
+// step mode is the byte ctlStep; a line the user typed is ctlLine, its
+// length in two bytes (big-endian), then the text.
+const (
+	ctlStep byte = 1
+	ctlLine byte = 2
+)
+
+// MaxLine bounds a typed line sent with Child.Type.
+const MaxLine = 4096
+
 // Step lets a child in step mode make the call it waits to make (see
 // StepWait). It never blocks for long: the pipe holds many steps.
 func (c *Child) Step() error {
-	_, err := c.ctl.Write([]byte{1})
+	_, err := c.ctl.Write([]byte{ctlStep})
 	return err
+}
+
+// Type sends a line the user typed to an interactive scenario (chat);
+// longer lines are cut at MaxLine bytes.
+func (c *Child) Type(line string) error {
+	if len(line) > MaxLine {
+		line = line[:MaxLine]
+	}
+	msg := append([]byte{ctlLine, byte(len(line) >> 8), byte(len(line))}, line...)
+	_, err := c.ctl.Write(msg)
+	return err
+}
+
+// ControlMsg is one message of the control pipe: a go-ahead, or a line.
+type ControlMsg struct {
+	Step bool
+	Line string
+}
+
+// ReadControl reads the next control message; io.EOF when the parent has
+// gone.
+func ReadControl(r *bufio.Reader) (ControlMsg, error) {
+	kind, err := r.ReadByte()
+	if err != nil {
+		return ControlMsg{}, err
+	}
+	switch kind {
+	case ctlStep:
+		return ControlMsg{Step: true}, nil
+	case ctlLine:
+		var n [2]byte
+		if _, err := io.ReadFull(r, n[:]); err != nil {
+			return ControlMsg{}, fmt.Errorf("control pipe: %w", err)
+		}
+		b := make([]byte, int(n[0])<<8|int(n[1]))
+		if _, err := io.ReadFull(r, b); err != nil {
+			return ControlMsg{}, fmt.Errorf("control pipe: %w", err)
+		}
+		return ControlMsg{Line: string(b)}, nil
+	}
+	return ControlMsg{}, fmt.Errorf("control pipe: unknown message %d", kind)
 }
 
 // Wait waits for the child to exit and releases the stream.
@@ -208,8 +260,8 @@ func ChildMode() Mode {
 	return Isolated
 }
 
-// Control is the child's end of the control pipe: one byte arrives per
-// Child.Step, EOF when the parent has gone. Nil when there is none.
+// Control is the child's end of the control pipe (see ReadControl): EOF
+// when the parent has gone. Nil when there is none.
 func Control() *os.File {
 	f := os.NewFile(controlFD, "sockscope-control")
 	if f == nil {

@@ -21,6 +21,7 @@ type childRequest struct {
 	Scenario string
 	Options  scenarios.Options
 	Step     bool // pause before each socket call until the parent says go (run --step)
+	Typed    bool // the user types the client's lines in the dashboard (chat)
 }
 
 // childMain is the re-executed half of `run`: inside the sandbox (or on the
@@ -87,8 +88,14 @@ func childMain(args []string) int {
 		captured <- live.Run(func(f trace.Frame) { _ = stream.Send(sandbox.Record{Frame: &f}) })
 	}()
 	sink := func(ev trace.Event) { _ = stream.Send(sandbox.Record{Event: &ev}) }
-	if req.Step {
-		req.Options.Step = stepHook(ctx, stream)
+	if req.Step || req.Typed {
+		ctl := startControl(ctx)
+		if req.Step {
+			req.Options.Step = ctl.stepHook(ctx, stream)
+		}
+		if req.Typed {
+			req.Options.Input = ctl.input(ctx)
+		}
 	}
 	runErr := scenarios.Run(ctx, sc, req.Options, sink)
 	live.Stop()

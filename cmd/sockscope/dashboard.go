@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -257,9 +258,12 @@ func (d *dashboard) result() error {
 
 // startLiveDashboard shows a run as it happens: the child's records go to
 // rec, rec's snapshots to the UI. Quitting the UI stops the child.
-func startLiveDashboard(ctx context.Context, sc *scenarios.Scenario, child *sandbox.Child, rec *recorder) *dashboard {
+func startLiveDashboard(ctx context.Context, sc *scenarios.Scenario, child *sandbox.Child, rec *recorder, typed bool) *dashboard {
 	st := ui.Status{Source: sc.Name, Where: child.Mode.String(), Started: time.Now(), Live: true}
 	opts := ui.Options{Listing: sc.Listing, Step: func() { _ = child.Step() }}
+	if typed {
+		opts.Input = func(line string) { _ = child.Type(line) }
+	}
 	d := startDashboard(ctx, st, opts, func() { child.Signal(syscall.SIGTERM) })
 	rec.onStep = func(w *sandbox.StepWait) {
 		d.model.SetStep(&ui.StepPrompt{Lane: w.Lane, Op: w.Op, Line: w.Line})
@@ -292,32 +296,64 @@ func (d *dashboard) finish(s *session, message string) {
 	})
 }
 
-// stepHook is the child's Options.Step: it tells the parent which call
-// waits and blocks until the parent's go-ahead on the control pipe (or the
-// end of the run). One lane waits at a time.
-func stepHook(ctx context.Context, stream *sandbox.Stream) func(string, trace.Op, int) {
-	goAhead := make(chan struct{})
-	if ctl := sandbox.Control(); ctl != nil {
-		go func() {
-			defer close(goAhead) // the parent is gone: run freely
-			var b [16]byte
-			for {
-				n, err := ctl.Read(b[:])
-				for i := 0; i < n; i++ {
-					select {
-					case goAhead <- struct{}{}:
-					case <-ctx.Done():
-						return
-					}
-				}
-				if err != nil {
+// control reads the parent's control pipe in the child: go-aheads for step
+// mode and the lines the user types for an interactive scenario. When the
+// parent goes away, steps run freely and input ends.
+type control struct {
+	steps chan struct{}
+	lines chan string
+}
+
+func startControl(ctx context.Context) *control {
+	c := &control{steps: make(chan struct{}), lines: make(chan string)}
+	ctl := sandbox.Control()
+	if ctl == nil {
+		close(c.steps)
+		close(c.lines)
+		return c
+	}
+	go func() {
+		defer close(c.steps) // the parent is gone: run freely
+		defer close(c.lines) // … and nobody types any more
+		r := bufio.NewReader(ctl)
+		for {
+			msg, err := sandbox.ReadControl(r)
+			if err != nil {
+				return
+			}
+			if msg.Step {
+				select {
+				case c.steps <- struct{}{}:
+				case <-ctx.Done():
 					return
 				}
+				continue
 			}
-		}()
-	} else {
-		close(goAhead)
+			select {
+			case c.lines <- msg.Line:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// input is the scenario's Options.Input: the next typed line.
+func (c *control) input(ctx context.Context) func() (string, bool) {
+	return func() (string, bool) {
+		select {
+		case l, ok := <-c.lines:
+			return l, ok
+		case <-ctx.Done():
+			return "", false
+		}
 	}
+}
+
+// stepHook is the scenario's Options.Step: it tells the parent which call
+// waits, then waits for the go-ahead.
+func (c *control) stepHook(ctx context.Context, stream *sandbox.Stream) func(string, trace.Op, int) {
 	var mu sync.Mutex
 	return func(lane string, op trace.Op, line int) {
 		mu.Lock()
@@ -327,7 +363,7 @@ func stepHook(ctx context.Context, stream *sandbox.Stream) func(string, trace.Op
 		}
 		_ = stream.Send(sandbox.Record{Step: &sandbox.StepWait{Lane: lane, Op: op, Line: line}})
 		select {
-		case <-goAhead:
+		case <-c.steps:
 		case <-ctx.Done():
 		}
 	}

@@ -37,11 +37,14 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 	if f.step && !dash {
 		return &exitError{exitCannot, errors.New("--step needs the dashboard: run it in a terminal (or with --format dashboard)")}
 	}
+	// In the dashboard the chat's user types the lines, unless --message
+	// scripts them.
+	typed := dash && sc.Name == "chat" && len(f.messages) == 0
 	timeout := f.timeout
-	if f.step && timeout == 0 {
+	if (f.step || typed) && timeout == 0 {
 		timeout = time.Hour // the user takes their time
 	}
-	req, err := json.Marshal(childRequest{Scenario: sc.Name, Step: f.step, Options: scenarios.Options{
+	req, err := json.Marshal(childRequest{Scenario: sc.Name, Step: f.step, Typed: typed, Options: scenarios.Options{
 		Port: f.port, Clients: f.clients, Message: f.messages, Pace: f.pace, Timeout: timeout, Bytes: int64(f.bytes),
 	}})
 	if err != nil {
@@ -85,7 +88,7 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 	if dash {
 		// The dashboard shows the records as they arrive, in its own
 		// goroutine; this one goes on exactly as for text output.
-		board = startLiveDashboard(ctx, sc, child, rec)
+		board = startLiveDashboard(ctx, sc, child, rec, typed)
 		defer func() {
 			if p := recover(); p != nil {
 				board.stop() // restore the terminal before the panic is printed
