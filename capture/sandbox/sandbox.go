@@ -204,7 +204,7 @@ func (c *Child) Step() error {
 // longer lines are cut at MaxLine bytes.
 func (c *Child) Type(line string) error {
 	if len(line) > MaxLine {
-		line = line[:MaxLine]
+		line = strings.ToValidUTF8(line[:MaxLine], "") // not in the middle of a character
 	}
 	msg := append([]byte{ctlLine, byte(len(line) >> 8), byte(len(line))}, line...)
 	_, err := c.ctl.Write(msg)

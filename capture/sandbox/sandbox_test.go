@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -197,5 +198,44 @@ func TestNamespaceFixNamesTheBlockingKnob(t *testing.T) {
 		if !strings.Contains(fix, tc.want) || !strings.Contains(fix, "sudo") {
 			t.Errorf("sysctls %v: fix %q, want it to name %q and sudo", tc.sysctls, fix, tc.want)
 		}
+	}
+}
+
+// TestControlPipeCarriesStepsAndTypedLines: go-aheads and typed lines
+// arrive in order and whole, a long line is cut at MaxLine, EOF ends it.
+func TestControlPipeCarriesStepsAndTypedLines(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Child{ctl: w}
+	long := strings.Repeat("x", MaxLine+10)
+	go func() {
+		_ = c.Step()
+		_ = c.Type("héllo, server!")
+		_ = c.Type("")
+		_ = c.Step()
+		_ = c.Type(long)
+		w.Close()
+	}()
+	br := bufio.NewReader(r)
+	var got []string
+	for {
+		m, err := ReadControl(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Step {
+			got = append(got, "step")
+		} else {
+			got = append(got, fmt.Sprintf("line %d %.12s", len(m.Line), m.Line))
+		}
+	}
+	want := "step|line 15 héllo, serve|line 0 |step|line 4096 xxxxxxxxxxxx"
+	if s := strings.Join(got, "|"); s != want {
+		t.Errorf("got  %s\nwant %s", s, want)
 	}
 }
