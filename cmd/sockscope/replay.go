@@ -186,6 +186,18 @@ func (r *readResult) closingNotes(path string, st *decode.Stream, sel *filter.Fi
 		add("warning", fmt.Sprintf("capture: %d of %d frames have a link type sockscope does not decode: %s; each is shown as \"unsupported link type N\"",
 			total, r.frames, strings.Join(kinds, ", ")))
 	}
+	if r.source != nil {
+		if rcv, drop, ok := r.source.InterfaceStats(); ok && drop != noValue64 {
+			switch {
+			case drop > 0:
+				add("warning", fmt.Sprintf("capture: %d PACKETS DROPPED by the kernel while capturing (the file's statistics): the timeline is incomplete", drop))
+			case rcv != noValue64:
+				add("info", fmt.Sprintf("capture: the file's statistics: %d packets received, 0 dropped by the kernel", rcv))
+			default:
+				add("info", "capture: the file's statistics: 0 packets dropped by the kernel")
+			}
+		}
+	}
 	if st != nil && st.ForcedCuts() > 0 {
 		add("warning", fmt.Sprintf("capture: too long to hold whole: %d times a piece was cut while a call waited for its packets, so some calls may lack frames they caused", st.ForcedCuts()))
 	}
@@ -205,6 +217,10 @@ func (r *readResult) closingNotes(path string, st *decode.Stream, sel *filter.Fi
 	}
 	return out
 }
+
+// noValue64 is what pcapng statistics hold for a counter left out
+// (pcapgo.NgNoValue64).
+const noValue64 = ^uint64(0)
 
 // plural is "1 frame", "2 frames".
 func plural(n int, what string) string {
