@@ -272,7 +272,7 @@ type shower struct {
 	conns    map[int]bool // connections with a packet shown
 	matched  map[int]bool // frames the filter passed (seen on the way in)
 	maxFrame int          // the highest frame seen on the way in
-	lastTime time.Time    // of the last event seen (for closing notes)
+	lastTime time.Time    // of the last event or return seen (for closing notes)
 	lastPkt  *trace.Packet
 	queue    []trace.Event
 }
@@ -287,6 +287,9 @@ func newShower(sel *filter.Filter, next func(trace.Event) error) *shower {
 func (s *shower) event(ev trace.Event) error {
 	if t := ev.Time(); t.After(s.lastTime) {
 		s.lastTime = t
+	}
+	if c := ev.Call; c != nil && c.End.After(s.lastTime) {
+		s.lastTime = c.End // closing notes come after the last return
 	}
 	if s.sel == nil {
 		if ev.Packet != nil {
