@@ -346,7 +346,9 @@ func TestHTTPGetServerClosesFirstIntoTimeWait(t *testing.T) {
 	conn := server[3]
 	if c := server[6]; c.Op != trace.OpClose || c.End.After(client[len(client)-1].Start) {
 		t.Errorf("the server's close does not come first")
-	} else if c.State != trace.StateFinWait1 && c.State != trace.StateFinWait2 {
+	} else if c.State != trace.StateFinWait1 && c.State != trace.StateFinWait2 && c.State != trace.StateTimeWait {
+		// Read after close returned: a quick client may already have
+		// answered with its own FIN (TIME_WAIT), under load especially.
 		t.Errorf("server close: %s", c.State)
 	}
 	d, err := openDiffer()

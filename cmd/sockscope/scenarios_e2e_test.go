@@ -47,14 +47,10 @@ func runStory(t *testing.T, args ...string) *story {
 			if strings.HasPrefix(ev.Note.Text, "capture: ") {
 				s.summary = ev.Note.Text
 			}
-			switch {
-			case ev.Note.Topic == trace.TopicKernelDisagrees:
-				// decode's business: the kernel's state is the
-				// scenario's, the inference from the segments is
-				// decode's. Shown, not failed.
-				t.Logf("note %s: %s", ev.Note.Level, ev.Note.Text)
-			case ev.Note.Level != "info":
-				t.Errorf("note %s: %s", ev.Note.Level, ev.Note.Text)
+			// Any warning fails the scenario, a kernel state that
+			// disagrees with the inferred one above all (issue 4).
+			if ev.Note.Level != "info" {
+				t.Errorf("note %s (%s): %s", ev.Note.Level, ev.Note.Topic, ev.Note.Text)
 			}
 		}
 	}
