@@ -309,26 +309,7 @@ func newLaneIndex(evs []trace.Event) *laneIndex {
 		if c == nil || c.Inferred != "" {
 			continue
 		}
-		i, ok := x.byName[c.Lane]
-		if !ok {
-			i = len(x.lanes)
-			x.byName[c.Lane] = i
-			x.lanes = append(x.lanes, Lane{Name: c.Lane})
-		}
-		if c.Local.Addr().IsValid() && c.Local.Port() != 0 {
-			if !x.lanes[i].Endpoint.IsValid() {
-				x.lanes[i].Endpoint = c.Local
-			}
-			if _, taken := x.byEp[c.Local]; !taken {
-				x.byEp[c.Local] = i
-			}
-			if _, taken := x.byPort[c.Local.Port()]; !taken && c.Local.Addr().IsUnspecified() {
-				x.byPort[c.Local.Port()] = i
-			}
-			if c.Remote.IsValid() {
-				x.byPair[[2]trace.Endpoint{c.Local, c.Remote}] = i
-			}
-		}
+		x.addProgramCall(c)
 	}
 	x.serversLast(evs)
 	// Then endpoints no program owns (foreign captures, the other side of
@@ -346,6 +327,32 @@ func newLaneIndex(evs []trace.Event) *laneIndex {
 		}
 	}
 	return x
+}
+
+// addProgramCall makes the lane of a recorded call's program the first time
+// it acts, and files the addresses its socket uses under that lane.
+func (x *laneIndex) addProgramCall(c *trace.Call) int {
+	i, ok := x.byName[c.Lane]
+	if !ok {
+		i = len(x.lanes)
+		x.byName[c.Lane] = i
+		x.lanes = append(x.lanes, Lane{Name: c.Lane})
+	}
+	if c.Local.Addr().IsValid() && c.Local.Port() != 0 {
+		if !x.lanes[i].Endpoint.IsValid() {
+			x.lanes[i].Endpoint = c.Local
+		}
+		if _, taken := x.byEp[c.Local]; !taken {
+			x.byEp[c.Local] = i
+		}
+		if _, taken := x.byPort[c.Local.Port()]; !taken && c.Local.Addr().IsUnspecified() {
+			x.byPort[c.Local.Port()] = i
+		}
+		if c.Remote.IsValid() {
+			x.byPair[[2]trace.Endpoint{c.Local, c.Remote}] = i
+		}
+	}
+	return i
 }
 
 // serversLast moves the lanes of programs that listen or accept to the

@@ -241,27 +241,7 @@ func (f *flatStream) callLane(c *trace.Call) int {
 		x.add(c.Local, role)
 		return x.byEp[c.Local]
 	}
-	i, ok := x.byName[c.Lane]
-	if !ok {
-		i = len(x.lanes)
-		x.byName[c.Lane] = i
-		x.lanes = append(x.lanes, Lane{Name: c.Lane})
-	}
-	if c.Local.Addr().IsValid() && c.Local.Port() != 0 {
-		if !x.lanes[i].Endpoint.IsValid() {
-			x.lanes[i].Endpoint = c.Local
-		}
-		if _, taken := x.byEp[c.Local]; !taken {
-			x.byEp[c.Local] = i
-		}
-		if _, taken := x.byPort[c.Local.Port()]; !taken && c.Local.Addr().IsUnspecified() {
-			x.byPort[c.Local.Port()] = i
-		}
-		if c.Remote.IsValid() {
-			x.byPair[[2]trace.Endpoint{c.Local, c.Remote}] = i
-		}
-	}
-	return i
+	return x.addProgramCall(c)
 }
 
 // flatConn is what a flatStream keeps of a connection with ports: its
