@@ -122,6 +122,17 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 		}
 	case ev.Call != nil:
 		c := ev.Call
+		if c.Inferred != "" {
+			// Nobody recorded it: the packets imply it.
+			add(line{{"Inferred call", stBold}, {"  from the packets, not recorded", stDim}})
+			for _, s := range wrap(c.Inferred+" on "+trace.FormatEndpoint(c.Local, true), w-1) {
+				add(txt(stCall, s))
+			}
+			for _, s := range wrap(ev.Explain, w-1) {
+				add(txt(stNormal, s))
+			}
+			break
+		}
 		head := fmt.Sprintf("Call #%d", c.ID)
 		if c.Line > 0 {
 			head += fmt.Sprintf(" · line %d", c.Line)

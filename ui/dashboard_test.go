@@ -580,3 +580,19 @@ func TestTypingALineForTheChat(t *testing.T) {
 	}
 	h.waitFor(`sent to the program: "hi there"`)
 }
+
+// TestInferredCallDetail: a call the packets imply (a foreign capture) is
+// shown as inferred in the detail pane, not as a recorded "Call #0".
+func TestInferredCallDetail(t *testing.T) {
+	ep := netip.MustParseAddrPort("10.0.0.5:40000")
+	m := NewModel(Status{Source: "foreign.pcap", Where: "file"})
+	m.SetEvents([]trace.Event{
+		{Kind: trace.KindCall, Call: &trace.Call{Op: trace.OpConnect, Local: ep, Inferred: trace.InferredConnect, Start: time.Unix(1, 0)},
+			Explain: "A SYN left 10.0.0.5:40000: its program called connect()."},
+	})
+	h := startDashboard(t, m, Options{Replay: true}, 120, 40)
+	screen := h.waitFor("Inferred call", "connect() called on 10.0.0.5:40000")
+	if strings.Contains(screen, "Call #0") {
+		t.Errorf("an inferred call is shown as a recorded one:\n%s", screen)
+	}
+}
