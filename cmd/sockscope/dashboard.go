@@ -113,6 +113,8 @@ type dashboard struct {
 	done   chan struct{} // ui.Run returned
 	err    error         // what ui.Run returned
 	byUser atomic.Bool   // the user quit (not a signal)
+	early  atomic.Bool   // … before the run had finished: it was cut short
+	ended  atomic.Bool   // finish was called: the session is complete
 
 	framesMu sync.Mutex
 	frames   []trace.Frame
@@ -137,6 +139,7 @@ func startDashboard(ctx context.Context, st ui.Status, opts ui.Options, onQuit f
 		d.err = ui.Run(uiCtx, d.model, opts)
 		if uiCtx.Err() == nil {
 			d.byUser.Store(true)
+			d.early.Store(!d.ended.Load())
 		}
 		if onQuit != nil {
 			onQuit()
@@ -282,6 +285,7 @@ func startLiveDashboard(ctx context.Context, sc *scenarios.Scenario, child *sand
 // finish shows the finished session: the final timeline, the kernel's drop
 // counter, and no more live rows.
 func (d *dashboard) finish(s *session, message string) {
+	d.ended.Store(true)
 	d.stopPublishing()
 	d.show(s.events, s.frames)
 	d.model.SetStep(nil)
@@ -392,6 +396,9 @@ func finishLiveDashboard(ctx context.Context, d *dashboard, s *session, pcapngPa
 		return &exitError{exitCannot, werr}
 	case ctx.Err() != nil:
 		return &exitError{exitInterrupted, errors.New("interrupted" + savedHint(pcapngPath))}
+	case d.early.Load():
+		// Quitting a run that still ran cut it short, as Ctrl-C does.
+		return &exitError{exitInterrupted, errors.New("quit before the scenario finished" + savedHint(pcapngPath))}
 	case failed:
 		return &exitError{exitDamaged, errors.New("the scenario did not finish cleanly")}
 	}
