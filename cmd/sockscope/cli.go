@@ -57,8 +57,9 @@ func newRootCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Comman
 		Long: `sockscope runs the socket programs of the classic tutorials (a TCP echo server and
 client, ...) while it captures their loopback traffic, and shows the socket calls, the
 segments on the wire (three-way handshake, data, four-way close) and each endpoint's
-TCP state as one ladder. It needs no sudo: by default the program and the capture run
-in a private network namespace.`,
+TCP state as one ladder. On a terminal the ladder opens in a dashboard you can step
+through; piped, it is printed as text (or JSON Lines with --format json). It needs no
+sudo: by default the program and the capture run in a private network namespace.`,
 		Example: `  sockscope run tcp-echo                     run the TCP echo tutorial and show its ladder
   sockscope run tcp-echo --format json       the same timeline as JSON Lines
   sockscope run tcp-echo -w echo.pcapng      also save the capture, with the calls as packet comments
@@ -225,7 +226,7 @@ func newListCommand(stdout io.Writer) *cobra.Command {
 					extra = append(extra, "tutorial "+sc.Tutorial)
 				}
 				if len(extra) > 0 {
-					line += " (" + strings.Join(extra, "; ") + ")"
+					line += " [" + strings.Join(extra, "; ") + "]"
 				}
 				fmt.Fprintln(stdout, line)
 			}
