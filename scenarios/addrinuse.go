@@ -161,21 +161,12 @@ func aiuClient(env *Env, ready <-chan netip.AddrPort) error {
 	if !ok {
 		return nil
 	}
-	client, err := env.At(l.cSocket).Socket("client", env.Family(), unix.SOCK_STREAM)
+	client, err := connectTCP(env, "client", l.cSocket, l.cConnect, addr)
 	if err != nil {
 		return err
 	}
-	if err := client.At(l.cConnect).Connect(addr); err != nil {
+	if err := recvUntilClosed(client, l.cRecv); err != nil {
 		return err
-	}
-	for {
-		data, err := client.At(l.cRecv).Recv(1024)
-		if err != nil {
-			return err
-		}
-		if len(data) == 0 {
-			break
-		}
 	}
 	return client.At(l.cClose).Close()
 }

@@ -3,8 +3,6 @@ package scenarios
 import (
 	"net/netip"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The listen backlog, from tutorial 003 ("requests must queue; if the
@@ -131,22 +129,13 @@ func backlogServer(env *Env, n int, ready chan<- netip.AddrPort) error {
 
 func backlogClient(env *Env, lane string, addr netip.AddrPort, connected *signal) error {
 	l := &backlogLine
-	client, err := env.At(l.cSocket).Socket(lane, env.Family(), unix.SOCK_STREAM)
+	client, err := connectTCP(env, lane, l.cSocket, l.cConnect, addr)
 	if err != nil {
 		return err
 	}
-	if err := client.At(l.cConnect).Connect(addr); err != nil {
-		return err
-	}
 	connected.fire()
-	for {
-		data, err := client.At(l.cRecv).Recv(1024)
-		if err != nil {
-			return err
-		}
-		if len(data) == 0 {
-			break
-		}
+	if err := recvUntilClosed(client, l.cRecv); err != nil {
+		return err
 	}
 	return client.At(l.cClose).Close()
 }

@@ -219,11 +219,8 @@ func boundTCPClient(env *Env, ready <-chan netip.AddrPort, wordsSent *signal) er
 	if !ok {
 		return nil
 	}
-	client, err := env.At(l.cSocket).Socket("client", env.Family(), unix.SOCK_STREAM)
+	client, err := connectTCP(env, "client", l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := client.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	for _, w := range boundWords {

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // One connection moving a large amount of data as fast as loopback allows:
@@ -139,11 +137,8 @@ func bulkClient(env *Env, n int64, ready <-chan netip.AddrPort) error {
 	if !ok {
 		return nil
 	}
-	client, err := env.At(l.cSocket).Socket("client", env.Family(), unix.SOCK_STREAM)
+	client, err := connectTCP(env, "client", l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := client.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	for sent := int64(0); sent < n; {

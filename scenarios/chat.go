@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // The multi-user chat of tutorial 001: a server thread per connection
@@ -156,11 +154,8 @@ func handleSock(sock *Sock) error {
 
 func chatClient(env *Env, lane string, addr netip.AddrPort) error {
 	l := &chatLine
-	client, err := env.At(l.cSocket).Socket(lane, env.Family(), unix.SOCK_STREAM)
+	client, err := connectTCP(env, lane, l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := client.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	next := env.Lines(chatMessages)

@@ -132,3 +132,30 @@ func scripted(msgs []string) func() (string, bool) {
 		return m, true
 	}
 }
+
+// connectTCP is the tutorials' client start: socket, then connect to addr —
+// two recorded calls on the given listing lines, in the given lane.
+func connectTCP(env *Env, lane string, socketLine, connectLine int, addr netip.AddrPort) (*Sock, error) {
+	s, err := env.At(socketLine).Socket(lane, env.Family(), unix.SOCK_STREAM)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.At(connectLine).Connect(addr); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// recvUntilClosed is the tutorials' `while True: data = s.recv(1024); if not
+// data: break` loop: it reads until recv returns 0, the peer's FIN.
+func recvUntilClosed(s *Sock, line int) error {
+	for {
+		data, err := s.At(line).Recv(1024)
+		if err != nil {
+			return err
+		}
+		if len(data) == 0 {
+			return nil
+		}
+	}
+}

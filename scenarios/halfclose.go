@@ -121,11 +121,8 @@ func halfClient(env *Env, ready <-chan netip.AddrPort) error {
 	if m := env.Messages(nil); len(m) > 0 {
 		request = m[0]
 	}
-	client, err := env.At(l.cSocket).Socket("client", env.Family(), unix.SOCK_STREAM)
+	client, err := connectTCP(env, "client", l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := client.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	if request != "" {
@@ -136,14 +133,8 @@ func halfClient(env *Env, ready <-chan netip.AddrPort) error {
 	if err := client.At(l.cShutdown).Shutdown(unix.SHUT_WR); err != nil {
 		return err
 	}
-	for {
-		data, err := client.At(l.cRecv).Recv(1024)
-		if err != nil {
-			return err
-		}
-		if len(data) == 0 {
-			break
-		}
+	if err := recvUntilClosed(client, l.cRecv); err != nil {
+		return err
 	}
 	return client.At(l.cClose).Close()
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // The threaded server of tutorial 002: it welcomes each client, then greets
@@ -159,11 +157,8 @@ func tcplink(env *Env, sock *Sock, clientClosed *signal) error {
 
 func helloClient(env *Env, lane string, addr netip.AddrPort, closed *signals) error {
 	l := &helloLine
-	s, err := env.At(l.cSocket).Socket(lane, env.Family(), unix.SOCK_STREAM)
+	s, err := connectTCP(env, lane, l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := s.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	done := closed.get(s.Local())

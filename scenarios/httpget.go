@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // The raw-socket HTTP GET of tutorials 000, 001 and 004. The tutorials
@@ -130,11 +128,8 @@ func httpClient(env *Env, ready <-chan netip.AddrPort) error {
 	if !ok {
 		return nil
 	}
-	s, err := env.At(l.cSocket).Socket("client", env.Family(), unix.SOCK_STREAM)
+	s, err := connectTCP(env, "client", l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := s.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr)

@@ -2,8 +2,6 @@ package scenarios
 
 import (
 	"net/netip"
-
-	"golang.org/x/sys/unix"
 )
 
 // The server that answers "Yes" to "can you hear me?", from tutorial 004:
@@ -128,11 +126,8 @@ func rrClientRun(env *Env, ready <-chan netip.AddrPort, serverClosed *signal) er
 	if m := env.Messages(nil); len(m) > 0 && m[0] != "" {
 		request = m[0]
 	}
-	s, err := env.At(l.cSocket).Socket("client", env.Family(), unix.SOCK_STREAM)
+	s, err := connectTCP(env, "client", l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := s.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	if err := s.At(l.cSend).Sendall([]byte(request)); err != nil {

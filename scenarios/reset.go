@@ -187,11 +187,8 @@ func resetClientRun(env *Env, ready <-chan netip.AddrPort, helloRead *signal) er
 		return err
 	}
 
-	client, err = env.At(l.cSocket2).Socket("client", env.Family(), unix.SOCK_STREAM)
+	client, err = connectTCP(env, "client", l.cSocket2, l.cConnect2, addr)
 	if err != nil {
-		return err
-	}
-	if err := client.At(l.cConnect2).Connect(addr); err != nil {
 		return err
 	}
 	if _, err := client.At(l.cSend2).Send([]byte("hello, and more")); err != nil {

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The ctime echo server and its client, from tutorial 003. The tutorial's
@@ -160,11 +158,8 @@ func echoClient(env *Env, l *echoLines, ready <-chan netip.AddrPort) error {
 	case <-env.Context().Done():
 		return nil // the run says why it stopped
 	}
-	client, err := env.At(l.cSocket).Socket("client", env.Family(), unix.SOCK_STREAM)
+	client, err := connectTCP(env, "client", l.cSocket, l.cConnect, addr)
 	if err != nil {
-		return err
-	}
-	if err := client.At(l.cConnect).Connect(addr); err != nil {
 		return err
 	}
 	msgs := env.Options().Message
