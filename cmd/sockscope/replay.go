@@ -10,15 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sockscope/sockscope/capture"
 	"github.com/sockscope/sockscope/decode"
 	"github.com/sockscope/sockscope/decode/filter"
 	"github.com/sockscope/sockscope/trace"
-	"github.com/sockscope/sockscope/ui"
 )
 
 // replayFlags are replay's flags.
@@ -374,180 +371,6 @@ func (s *shower) shows(ev trace.Event) bool {
 		return ev.Note.Conn == 0 || s.conns[ev.Note.Conn]
 	}
 	return true
-}
-
-// maxDashboardEvents bounds what the dashboard holds of a replay: about
-// 150 MiB of events, rows and frames. A longer capture shows its beginning,
-// and says so; --filter and --conn choose another part.
-const maxDashboardEvents = 100_000
-
-// dashboardHeapLimit is where the dashboard's heap is collected however
-// little it grew: its peak memory stays under 200 MiB.
-const dashboardHeapLimit = 150 << 20
-
-// replayDashboard shows a capture in the dashboard while it is read: the
-// first rows appear as soon as the first piece is annotated (a fraction of
-// a second), the header
-// tells how much of the file has been read.
-func replayDashboard(ctx context.Context, src *capture.FileSource, path string, sel *filter.Filter, stderr io.Writer) error {
-	readCtx, stopReading := context.WithCancel(ctx)
-	defer stopReading()
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(dashboardHeapLimit))
-	board := startDashboard(ctx, ui.Status{Source: path, Where: "file", Live: true}, ui.Options{Replay: true}, stopReading)
-	size := fileSize(path)
-
-	var (
-		mu     sync.Mutex
-		evs    []trace.Event
-		frames = map[int]trace.Frame{} // frames of the packets shown, for the detail pane
-		full   bool
-		ver    atomic.Uint64
-	)
-	ring := &frameRing{}
-	collect := func(ev trace.Event) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(evs) >= maxDashboardEvents {
-			if !full {
-				full = true
-				stopReading()
-			}
-			return nil
-		}
-		evs = append(evs, ev)
-		if p := ev.Packet; p != nil {
-			if f, ok := ring.get(p.Frame); ok {
-				frames[p.Frame] = f
-			}
-		}
-		ver.Add(1)
-		return nil
-	}
-	sh := newShower(sel, collect)
-	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions("json")}, sh.event)
-	progress := func(s *ui.Status, read int, done bool) {
-		s.Packets = read
-		s.Where = "file"
-		if !done && size > 0 {
-			s.Where = fmt.Sprintf("file · %d%% read", min(99, src.Offset()*100/size))
-		}
-	}
-	publish := func() {
-		mu.Lock()
-		snap := evs[:len(evs):len(evs)]
-		mu.Unlock()
-		board.showEvents(snap, func(n int) (trace.Frame, bool) {
-			mu.Lock()
-			defer mu.Unlock()
-			f, ok := frames[n]
-			return f, ok
-		})
-	}
-
-	// Publish at most every 100 ms, leaving most of the time to the reader.
-	stopPub := make(chan struct{})
-	pubDone := make(chan struct{})
-	var read atomic.Int64
-	go func() {
-		defer close(pubDone)
-		var seen uint64
-		wait := 50 * time.Millisecond
-		for {
-			select {
-			case <-stopPub:
-				return
-			case <-time.After(wait):
-			}
-			board.model.SetStatus(func(s *ui.Status) { progress(s, int(read.Load()), false) })
-			if v := ver.Load(); v != seen {
-				seen = v
-				t0 := time.Now()
-				publish()
-				wait = max(100*time.Millisecond, 3*time.Since(t0))
-			}
-		}
-	}()
-
-	res := readCapture(readCtx, src, &countingSink{Stream: st, ring: ring, read: &read}, &board.stderr)
-	_ = st.Close()
-	_ = sh.flush()
-	close(stopPub)
-	<-pubDone
-	if board.byUser.Load() {
-		board.wait()
-		stderr.Write(board.stderr.Bytes())
-		return board.result()
-	}
-	var msg string
-	notes := res.closingNotes(path, st, sel, sh)
-	if full {
-		msg = fmt.Sprintf("showing the first %d events only (of the first %d frames of the file): --filter or --conn show other parts", maxDashboardEvents, res.frames)
-		n := &trace.Note{Time: sh.lastTime, Level: "warning", Text: msg}
-		notes = append(notes, trace.NoteEvent(n))
-	} else if res.damaged != nil {
-		msg = damagedMessage(path, res.frames, res.damaged).Error()
-	}
-	mu.Lock()
-	evs = append(evs, notes...)
-	mu.Unlock()
-	publish()
-	board.model.SetStatus(func(s *ui.Status) {
-		progress(s, res.frames, true)
-		s.Live = false
-		s.Ended = time.Now()
-		s.Message = msg
-	})
-	board.wait()
-	stderr.Write(board.stderr.Bytes())
-	switch {
-	case board.result() != nil:
-		return &exitError{exitCannot, board.result()}
-	case ctx.Err() != nil:
-		return &exitError{exitInterrupted, errors.New("interrupted")}
-	case res.damaged != nil:
-		return &exitError{exitDamaged, damagedMessage(path, res.frames, res.damaged)}
-	}
-	return nil
-}
-
-// countingSink passes frames to a Stream, keeping the latest ones for the
-// dashboard's detail pane and counting them.
-type countingSink struct {
-	*decode.Stream
-	ring *frameRing
-	read *atomic.Int64
-}
-
-func (c *countingSink) Frame(f *trace.Frame) error {
-	c.read.Add(1)
-	c.ring.put(int(c.read.Load()), *f)
-	return c.Stream.Frame(f)
-}
-
-// frameRing holds the latest frames read, by number: a Stream hands a
-// packet on at most two windows of events after its frame was read.
-type frameRing struct {
-	mu     sync.Mutex
-	frames [4 * decode.DefaultWindow]trace.Frame
-	nums   [4 * decode.DefaultWindow]int
-}
-
-func (r *frameRing) put(n int, f trace.Frame) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	i := n % len(r.frames)
-	f.Comments = nil
-	r.frames[i], r.nums[i] = f, n
-}
-
-func (r *frameRing) get(n int) (trace.Frame, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	i := n % len(r.frames)
-	if r.nums[i] != n {
-		return trace.Frame{}, false
-	}
-	return r.frames[i], true
 }
 
 // fileSize is the size of a regular file, 0 when unknown (standard input).
