@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"time"
 )
@@ -359,7 +360,7 @@ func decodeLine(b []byte) (Event, error) {
 			return Event{}, err
 		}
 		ev := StateEvent(&StateChange{Time: t, Endpoint: ep, Peer: peer, Conn: j.Conn, From: j.From, To: j.To, Source: j.Source,
-			TimeLeft: time.Duration(j.TimeLeft * float64(time.Second))})
+			TimeLeft: time.Duration(math.Round(j.TimeLeft * float64(time.Second)))})
 		ev.Explain = j.Explain
 		return ev, nil
 	case KindNote:
