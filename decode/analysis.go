@@ -88,24 +88,30 @@ func (a *annotator) analyzeTCP() { analyzeWith(a.packets, a.analysis) }
 // with the state of each connection's analysis kept in conns.
 func analyzeWith(sorted []*trace.Packet, conns map[int]*connAnalysis) {
 	for _, p := range sorted {
-		if p.Proto != "tcp" || p.Conn == 0 || p.Error != "" && p.Flags == "" {
-			continue
-		}
-		ca := conns[p.Conn]
-		if ca == nil {
-			ca = &connAnalysis{addr: [2]trace.Endpoint{p.Src, p.Dst}, wscale: [2]int{-1, -1}}
-			ca.flows[0].winScale, ca.flows[1].winScale = -1, -1
-			conns[p.Conn] = ca
-		}
-		from := 0
-		if p.Src != ca.addr[0] {
-			from = 1
-		}
-		bits := ca.analyze(p, from)
-		p.Analysis = nil
-		if bits != 0 {
-			p.Analysis = analysisList(bits)
-		}
+		analyzePacket(p, conns)
+	}
+}
+
+// analyzePacket sets Analysis on one TCP packet, the next of its
+// connection in frame order.
+func analyzePacket(p *trace.Packet, conns map[int]*connAnalysis) {
+	if p.Proto != "tcp" || p.Conn == 0 || p.Error != "" && p.Flags == "" {
+		return
+	}
+	ca := conns[p.Conn]
+	if ca == nil {
+		ca = &connAnalysis{addr: [2]trace.Endpoint{p.Src, p.Dst}, wscale: [2]int{-1, -1}}
+		ca.flows[0].winScale, ca.flows[1].winScale = -1, -1
+		conns[p.Conn] = ca
+	}
+	from := 0
+	if p.Src != ca.addr[0] {
+		from = 1
+	}
+	bits := ca.analyze(p, from)
+	p.Analysis = nil
+	if bits != 0 {
+		p.Analysis = analysisList(bits)
 	}
 }
 

@@ -268,35 +268,12 @@ func (a *annotator) begin(evs []trace.Event) {
 		if !a.noExplain {
 			a.byFrame[p.Frame] = p // for the narration of calls
 		}
-		if p.Conn == 0 {
-			continue
-		}
-		ci := a.conns[p.Conn]
-		if ci == nil {
-			ci = &connInfo{id: p.Conn, proto: p.Proto, client: p.Src, server: p.Dst, first: p.Time}
-			if p.Proto == "tcp" {
-				f := flagBits(p.Flags)
-				if f&flagSYN != 0 && f&flagACK != 0 {
-					ci.client, ci.server = p.Dst, p.Src
-				}
-				ci.sawSYN = f&flagSYN != 0 && f&flagACK == 0
+		if ci := a.register(p); ci != nil {
+			if len(ci.pkts) == 0 {
+				a.touched = append(a.touched, ci)
 			}
-			a.conns[p.Conn] = ci
-			k := keyOf(p.Proto == "tcp", p.Src, p.Dst)
-			a.byTuple[k] = append(a.byTuple[k], ci)
+			ci.pkts = append(ci.pkts, p)
 		}
-		if p.Proto == "tcp" {
-			f := flagBits(p.Flags)
-			if f&flagSYN != 0 && f&flagACK != 0 && p.Src == ci.server {
-				ci.sawSYNACK = true
-			}
-		}
-		if len(ci.pkts) == 0 {
-			a.touched = append(a.touched, ci)
-		}
-		ci.pkts = append(ci.pkts, p)
-		ci.npkts++
-		ci.last = p.Time
 	}
 	for _, ev := range evs {
 		if s := ev.State; s != nil && s.Source == trace.SourceInferred {
@@ -319,6 +296,47 @@ func (a *annotator) begin(evs []trace.Event) {
 			}
 		}
 	}
+}
+
+// endPiece lets go of the piece last annotated, for a Stream that will
+// annotate no other piece (eager.go).
+func (a *annotator) endPiece() {
+	for _, ci := range a.touched {
+		ci.pkts = nil
+	}
+	a.evs, a.packets, a.calls, a.touched = nil, nil, nil, nil
+	clear(a.byFrame)
+}
+
+// register counts p in its connection's connInfo, which it makes for the
+// connection's first packet; nil for a packet of no connection.
+func (a *annotator) register(p *trace.Packet) *connInfo {
+	if p.Conn == 0 {
+		return nil
+	}
+	ci := a.conns[p.Conn]
+	if ci == nil {
+		ci = &connInfo{id: p.Conn, proto: p.Proto, client: p.Src, server: p.Dst, first: p.Time}
+		if p.Proto == "tcp" {
+			f := flagBits(p.Flags)
+			if f&flagSYN != 0 && f&flagACK != 0 {
+				ci.client, ci.server = p.Dst, p.Src
+			}
+			ci.sawSYN = f&flagSYN != 0 && f&flagACK == 0
+		}
+		a.conns[p.Conn] = ci
+		k := keyOf(p.Proto == "tcp", p.Src, p.Dst)
+		a.byTuple[k] = append(a.byTuple[k], ci)
+	}
+	if p.Proto == "tcp" {
+		f := flagBits(p.Flags)
+		if f&flagSYN != 0 && f&flagACK != 0 && p.Src == ci.server {
+			ci.sawSYNACK = true
+		}
+	}
+	ci.npkts++
+	ci.last = p.Time
+	return ci
 }
 
 // sortedConns lists the live connections by id.

@@ -29,21 +29,27 @@ func (a *annotator) inferCalls(evs []trace.Event) []trace.Event {
 			if what := inferredOp(p); what != "" {
 				c := &calls[0]
 				calls = calls[1:]
-				*c = trace.Call{Proto: "tcp", Local: p.Src, Remote: p.Dst, Start: p.Time, Inferred: what, Frames: []int{p.Frame}}
-				switch what {
-				case trace.InferredConnect:
-					c.Op = trace.OpConnect
-				case trace.InferredListen:
-					c.Op = trace.OpListen
-				default:
-					c.Op = trace.OpClose
-				}
+				setInferred(c, p, what, []int{p.Frame})
 				out = append(out, trace.CallEvent(c))
 			}
 		}
 		out = append(out, ev)
 	}
 	return out
+}
+
+// setInferred makes c the call that what, inferred from p, stands for;
+// frames holds p's frame number.
+func setInferred(c *trace.Call, p *trace.Packet, what string, frames []int) {
+	*c = trace.Call{Proto: "tcp", Local: p.Src, Remote: p.Dst, Start: p.Time, Inferred: what, Frames: frames}
+	switch what {
+	case trace.InferredConnect:
+		c.Op = trace.OpConnect
+	case trace.InferredListen:
+		c.Op = trace.OpListen
+	default:
+		c.Op = trace.OpClose
+	}
 }
 
 // inferredOp is what a TCP segment implies its sender called, "" for

@@ -64,50 +64,59 @@ func (ci *connInfo) add(n *[2]int, ep trace.Endpoint, v int) {
 // once the analysis flags are set.
 func (a *annotator) accumulate() {
 	for _, ci := range a.touched {
-		acc := &ci.sum
-		if ci.proto != "tcp" {
-			for _, p := range ci.pkts {
-				ci.add(&acc.count, p.Src, 1)
-			}
-			continue
-		}
 		for _, p := range ci.pkts {
-			f := flagBits(p.Flags)
-			switch {
-			case f&flagSYN != 0 && f&flagACK == 0:
-				acc.syns++
-			case f&flagSYN != 0:
-				acc.synack = true
-			}
-			if f&flagACK != 0 && f&flagSYN == 0 && p.Src == ci.client && acc.synack {
-				acc.established = true
-			}
-			if !ci.sawSYN && f&flagSYN == 0 {
-				acc.established = true
-			}
-			if f&flagRST != 0 && !acc.rst {
-				acc.rst, acc.rstSrc = true, p.Src
-			}
-			if p.Len > 0 && !resent(p) {
-				ci.add(&acc.bytes, p.Src, p.Len)
-				if len(acc.fins) == 1 && p.Src != acc.fins[0] {
-					acc.afterFIN += p.Len
-				}
-			}
-			if f&flagFIN != 0 && !resent(p) && !containsEp(acc.fins, p.Src) {
-				acc.fins = append(acc.fins, p.Src)
-			}
+			ci.count(p)
 		}
 	}
 	for _, p := range a.packets {
-		if p.Proto != "icmp" && p.Proto != "icmp6" {
-			continue
+		a.countUnreachable(p)
+	}
+}
+
+// count adds one packet of the connection to its summary, once its
+// analysis flags are set.
+func (ci *connInfo) count(p *trace.Packet) {
+	acc := &ci.sum
+	if ci.proto != "tcp" {
+		ci.add(&acc.count, p.Src, 1)
+		return
+	}
+	f := flagBits(p.Flags)
+	switch {
+	case f&flagSYN != 0 && f&flagACK == 0:
+		acc.syns++
+	case f&flagSYN != 0:
+		acc.synack = true
+	}
+	if f&flagACK != 0 && f&flagSYN == 0 && p.Src == ci.client && acc.synack {
+		acc.established = true
+	}
+	if !ci.sawSYN && f&flagSYN == 0 {
+		acc.established = true
+	}
+	if f&flagRST != 0 && !acc.rst {
+		acc.rst, acc.rstSrc = true, p.Src
+	}
+	if p.Len > 0 && !resent(p) {
+		ci.add(&acc.bytes, p.Src, p.Len)
+		if len(acc.fins) == 1 && p.Src != acc.fins[0] {
+			acc.afterFIN += p.Len
 		}
-		if src, dst, ok := quotedTuple(p.Info); ok {
-			for _, ci := range a.byTuple[keyOf(false, src, dst)] {
-				if ci.client == src && ci.server == dst {
-					ci.sum.unreachable = true
-				}
+	}
+	if f&flagFIN != 0 && !resent(p) && !containsEp(acc.fins, p.Src) {
+		acc.fins = append(acc.fins, p.Src)
+	}
+}
+
+// countUnreachable marks the UDP flow an ICMP error packet answers.
+func (a *annotator) countUnreachable(p *trace.Packet) {
+	if p.Proto != "icmp" && p.Proto != "icmp6" {
+		return
+	}
+	if src, dst, ok := quotedTuple(p.Info); ok {
+		for _, ci := range a.byTuple[keyOf(false, src, dst)] {
+			if ci.client == src && ci.server == dst {
+				ci.sum.unreachable = true
 			}
 		}
 	}
