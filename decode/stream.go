@@ -64,6 +64,15 @@ type Stream struct {
 
 	forced int
 	last   map[int]int // connection → index in buf of its last event, during a cut
+
+	// Eager annotation (eager.go), once the first window held no
+	// recorded event.
+	eager, sawRecorded bool
+	held               []trace.Event // summaries waiting for a later instant
+	sweepAt            time.Time     // when to look for idle connections next
+	scratch            []trace.Event
+	calls              []trace.Call // slabs for inferred calls
+	ints               []int
 }
 
 // NewStream returns a stream that hands each annotated event to emit. An
@@ -91,6 +100,13 @@ func (s *Stream) Frame(f *trace.Frame) error {
 		return s.err
 	}
 	s.frames++
+	if s.eager {
+		s.maybeSweep(f.Time)
+		if err := s.eagerFrame(s.d.Feed(f, s.frames)); err != nil && s.err == nil {
+			s.err = err
+		}
+		return s.err
+	}
 	for _, ev := range s.d.Feed(f, s.frames) {
 		s.insert(ev, false)
 	}
@@ -104,6 +120,13 @@ func (s *Stream) Record(ev trace.Event) error {
 	if s.err != nil {
 		return s.err
 	}
+	s.sawRecorded = true
+	if s.eager {
+		// A record after a window without any: back to the window, from
+		// here on (nothing before it can be tied to it any more).
+		s.emitHeld()
+		s.eager = false
+	}
 	s.insert(ev, true)
 	return s.maybeCut()
 }
@@ -112,6 +135,11 @@ func (s *Stream) Record(ev trace.Event) error {
 // remaining connection's summary.
 func (s *Stream) Close() error {
 	if s.err != nil {
+		return s.err
+	}
+	if s.eager {
+		s.retire(s.a.sortedConns())
+		s.emitHeld()
 		return s.err
 	}
 	s.flush(len(s.buf), true)
@@ -141,6 +169,14 @@ func (s *Stream) insert(ev trace.Event, recorded bool) {
 func (s *Stream) maybeCut() error {
 	if len(s.buf) < 2*s.window {
 		return nil
+	}
+	if !s.sawRecorded && !s.a.anyCalls {
+		// Nothing to tie: annotate the rest frame by frame.
+		s.flush(len(s.buf), false)
+		s.a.endPiece()
+		s.buf, s.recorded = nil, nil
+		s.eager, s.sweepAt = true, time.Time{}
+		return s.err
 	}
 	i := s.cutPoint()
 	if i > 0 {

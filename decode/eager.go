@@ -1,0 +1,141 @@
+package decode
+
+import (
+	"time"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+// Eager annotation: a Stream over a capture that holds no recorded event
+// (a capture made by another tool, the common case for a big file) has
+// nothing to tie, so once its first window showed no recorded event it
+// annotates each frame as it is fed and hands it on at once, with none of
+// the window's sorting and copying. The work per frame is the window's
+// work for one packet: its connection, its analysis flags, the call it
+// implies, its share of the summary, its narration.
+//
+// What differs from the windowed annotation, and from Annotate: a TCP
+// connection's summary still comes right after its last packet's
+// instant, but a UDP flow's, or that of a connection that did not finish,
+// comes when the stream gives up on it (idle for flowIdle or connIdle,
+// too many open, or the end), not at its last packet.
+
+// sweepEvery is how much capture time passes between two looks for
+// connections to give up on.
+const sweepEvery = time.Second
+
+// eagerFrame annotates the events of one frame (its packet, then the
+// state changes it caused) and hands them on, each inferred call before
+// its packet.
+func (s *Stream) eagerFrame(evs []trace.Event) error {
+	p := evs[0].Packet
+	if len(s.held) > 0 && p.Time.After(s.held[0].Note.Time) {
+		s.emitHeld()
+	}
+	a := s.a
+	ci := a.register(p)
+	analyzePacket(p, a.analysis)
+	if ci != nil {
+		ci.count(p)
+		for _, ev := range evs[1:] {
+			if st := ev.State; st.To == trace.StateClosing && (st.Endpoint == ci.client || st.Endpoint == ci.server) {
+				ci.sum.closing = true
+			}
+		}
+	}
+	a.countUnreachable(p)
+
+	out := s.scratch[:0]
+	if a.infer {
+		if what := inferredOp(p); what != "" {
+			if len(s.calls) == 0 {
+				s.calls, s.ints = make([]trace.Call, slabLen), make([]int, slabLen)
+			}
+			c := &s.calls[0]
+			setInferred(c, p, what, s.ints[:1:1])
+			c.Frames[0] = p.Frame
+			s.calls, s.ints = s.calls[1:], s.ints[1:]
+			out = append(out, trace.CallEvent(c))
+		}
+	}
+	out = append(out, evs...)
+	if !a.noExplain {
+		clear(a.byFrame)
+		a.byFrame[p.Frame] = p
+		a.narrateAll(out)
+	}
+	s.scratch = out
+	for _, ev := range out {
+		if err := s.emit(ev); err != nil {
+			return err
+		}
+	}
+	if ci != nil && ci.proto == "tcp" && s.d.Finished(ci.id) {
+		s.retire([]*connInfo{ci})
+	}
+	return nil
+}
+
+// sweep gives up on the connections idle for long at time t, as a cut
+// of the window does: a later packet on the tuple of one starts a new
+// connection. It looks once per sweepEvery of capture time, and more often
+// when too many connections are open.
+func (s *Stream) maybeSweep(t time.Time) {
+	if !t.Before(s.sweepAt) || len(s.a.conns) > maxLive && s.frames%4096 == 0 {
+		s.sweep(t)
+	}
+}
+
+// sweep gives up on the connections idle for long at time t.
+func (s *Stream) sweep(t time.Time) {
+	s.sweepAt = t.Add(sweepEvery)
+	live := len(s.a.conns)
+	var done []*connInfo
+	for _, ci := range s.a.sortedConns() {
+		idle := t.Sub(ci.last)
+		switch {
+		case ci.proto != "tcp" && idle >= flowIdle, idle >= connIdle:
+		case live > maxLive && idle >= time.Second:
+			live--
+		default:
+			continue
+		}
+		done = append(done, ci)
+	}
+	if len(done) > 0 {
+		// Their summaries go out now, before this frame: their last
+		// packets are a second old or more.
+		keep := s.held
+		s.held = nil
+		s.retire(done)
+		s.emitHeld()
+		s.held = keep
+	}
+}
+
+// retire writes the summaries of conns and forgets them. The summaries
+// wait in held for an event of a later time, as Annotate puts a note
+// after every event of its instant.
+func (s *Stream) retire(conns []*connInfo) {
+	for _, ev := range s.a.summaries(conns) {
+		if !s.a.noExplain {
+			ev.Explain = s.a.narr.note(ev.Note)
+		}
+		s.held = append(s.held, ev)
+	}
+	s.a.forget(conns)
+	for _, ci := range conns {
+		s.d.Forget(ci.id)
+	}
+}
+
+// emitHeld hands on the summaries held back.
+func (s *Stream) emitHeld() {
+	for i, ev := range s.held {
+		if s.err == nil {
+			s.err = s.emit(ev)
+		}
+		s.held[i] = trace.Event{}
+	}
+	s.held = s.held[:0]
+}
