@@ -92,13 +92,15 @@ type dashboard struct {
 	status Status
 	step   *StepPrompt
 
-	visible []int32 // rows shown under the connection filter; nil: all
-	filter  int     // connection shown, 0: all
-	sel     int     // selected position in the shown rows
-	top     int     // first shown row on screen
-	follow  bool    // keep the newest row selected
-	focus   pane
-	tab     pane // narrow layout: which pane is below the ladder
+	visible     []int32 // rows shown under the connection filter; nil: all
+	filter      int     // connection shown, 0: all
+	filterLanes []int   // the lanes the filtered connection runs between
+	filteredTo  int     // rows of the view the filter has looked at
+	sel         int     // selected position in the shown rows
+	top         int     // first shown row on screen
+	follow      bool    // keep the newest row selected
+	focus       pane
+	tab         pane // narrow layout: which pane is below the ladder
 
 	help     bool
 	picking  bool // the connection list is open
@@ -276,12 +278,13 @@ func (d *dashboard) pull() {
 	}
 	var key *Row
 	if d.v != nil && d.count() > 0 {
-		r := d.v.ladder.Rows[d.rowAt(d.sel)]
-		key = &r
+		key = d.v.row(d.rowAt(d.sel))
 	}
 	old := d.v
 	d.v = v
-	d.applyFilter()
+	if !d.extendFilter(old) {
+		d.applyFilter()
+	}
 	switch {
 	case d.follow || old == nil:
 		if d.follow {
@@ -308,10 +311,9 @@ func (d *dashboard) runEnded() {
 // find is the position of the row like key in the current rows.
 func (d *dashboard) find(key *Row) int {
 	n := d.count()
-	rows := d.v.ladder.Rows
-	i := sort.Search(n, func(i int) bool { return !rows[d.rowAt(i)].Time.Before(key.Time) })
+	i := sort.Search(n, func(i int) bool { return !d.v.rowTime(d.rowAt(i)).Before(key.Time) })
 	for j := i; j < n && j < i+200; j++ {
-		r := &rows[d.rowAt(j)]
+		r := d.v.row(d.rowAt(j))
 		if !r.Time.Equal(key.Time) {
 			break
 		}
@@ -326,7 +328,7 @@ func (d *dashboard) count() int {
 	if d.visible != nil {
 		return len(d.visible)
 	}
-	return len(d.v.ladder.Rows)
+	return d.v.count()
 }
 
 func (d *dashboard) rowAt(i int) int {
@@ -341,27 +343,68 @@ func (d *dashboard) rowAt(i int) int {
 // made by the lanes it runs between.
 func (d *dashboard) applyFilter() {
 	d.visible = nil
-	if d.filter <= 0 || d.filter > len(d.v.conns) {
+	d.filterLanes = nil
+	if d.filter <= 0 || d.filter > d.v.connCount() {
 		d.filter = 0
 		return
 	}
-	lanes := map[int]bool{}
-	for k, r := range d.v.ladder.Rows {
-		if r.Kind == RowPacket && int(d.v.rowConn[k]) == d.filter {
-			lanes[r.From], lanes[r.To] = true, true
-			if len(lanes) >= 2 {
-				break
+	d.visible = make([]int32, 0, 256)
+	d.filterRows(0)
+}
+
+// filterRows adds the rows of the chosen connection from row from on.
+func (d *dashboard) filterRows(from int) {
+	n := d.v.count()
+	start := from
+	if c := d.v.conn(d.filter); from == 0 && d.v.ix != nil {
+		// Rows are in time order: the connection's start at the earliest.
+		start = d.v.searchTime(c.First)
+	}
+	if len(d.filterLanes) < 2 {
+		for k := start; k < n; k++ {
+			kind, _, f, t, c := d.v.rowPlace(k)
+			if kind == RowPacket && c == d.filter {
+				d.filterLanes = appendNew(appendNew(d.filterLanes, f), t)
+				if len(d.filterLanes) >= 2 {
+					break
+				}
 			}
 		}
 	}
-	vis := make([]int32, 0, 256)
-	for k, r := range d.v.ladder.Rows {
-		c := int(d.v.rowConn[k])
-		if c == d.filter || (c == 0 && (r.Kind == RowNote || lanes[r.Lane])) {
-			vis = append(vis, int32(k))
+	for k := from; k < n; k++ {
+		kind, lane, _, _, c := d.v.rowPlace(k)
+		if c == d.filter || (c == 0 && (kind == RowNote || has(d.filterLanes, lane))) {
+			d.visible = append(d.visible, int32(k))
 		}
 	}
-	d.visible = vis
+	d.filteredTo = n
+}
+
+// extendFilter keeps the filtered rows of the old view when the new one
+// only adds rows to it (a growing index), and filters the new rows.
+func (d *dashboard) extendFilter(old *view) bool {
+	if d.filter == 0 || old == nil || old.ix == nil || d.v.ix == nil || old.ix.x != d.v.ix.x || d.filteredTo != old.count() ||
+		len(old.ladder.Lanes) != len(d.v.ladder.Lanes) {
+		return false
+	}
+	d.filterRows(d.filteredTo)
+	return true
+}
+
+func appendNew(s []int, v int) []int {
+	if has(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+func has(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *dashboard) clamp() {
@@ -447,7 +490,7 @@ func (d *dashboard) key(ev *tcell.EventKey) {
 				d.draft = d.draft[:0]
 			}
 		case 'c':
-			if len(d.v.conns) == 0 {
+			if d.v.connCount() == 0 {
 				d.flash("no connection yet")
 			} else {
 				d.picking = true
@@ -536,8 +579,7 @@ func (d *dashboard) releaseStep() {
 func (d *dashboard) refilter() {
 	var key *Row
 	if d.count() > 0 {
-		r := d.v.ladder.Rows[d.rowAt(d.sel)]
-		key = &r
+		key = d.v.row(d.rowAt(d.sel))
 	}
 	d.applyFilter()
 	if key != nil {
@@ -597,7 +639,7 @@ func (d *dashboard) findNext(q string) {
 	n := d.count()
 	for i := 1; i <= n; i++ {
 		j := (d.sel + i) % n
-		r := &d.v.ladder.Rows[d.rowAt(j)]
+		r := d.v.row(d.rowAt(j))
 		if strings.Contains(strings.ToLower(rowSearchText(d.v.ladder, r)), lq) {
 			d.playing = false
 			d.moveTo(j)
@@ -611,7 +653,7 @@ func (d *dashboard) findNext(q string) {
 }
 
 func (d *dashboard) pickKey(ev *tcell.EventKey) {
-	n := len(d.v.conns) + 1 // "all" first
+	n := d.v.connCount() + 1 // "all" first
 	switch ev.Key() {
 	case tcell.KeyEscape:
 		d.picking = false
@@ -649,7 +691,7 @@ func (d *dashboard) playSpeed() float64 {
 	if n < 2 {
 		return 1
 	}
-	span := d.v.ladder.Rows[d.rowAt(n-1)].Time.Sub(d.v.ladder.Rows[d.rowAt(0)].Time)
+	span := d.v.rowTime(d.rowAt(n - 1)).Sub(d.v.rowTime(d.rowAt(0)))
 	if span <= 0 {
 		return 1
 	}
@@ -690,7 +732,7 @@ func (d *dashboard) togglePlay() {
 }
 
 func (d *dashboard) relOf(i int) time.Duration {
-	return d.v.ladder.Rows[d.rowAt(i)].Time.Sub(d.v.ladder.Start)
+	return d.v.rowTime(d.rowAt(i)).Sub(d.v.ladder.Start)
 }
 
 func (d *dashboard) advancePlayback(now time.Time) {

@@ -129,8 +129,8 @@ func (d *dashboard) drawHeader(scr tcell.Screen) {
 		capText += fmt.Sprintf(" · %d kernel drops", st.Dropped)
 	}
 	parts = append(parts, capText)
-	if n := len(d.v.ladder.Rows); n > 0 {
-		span := d.v.ladder.Rows[n-1].Time.Sub(d.v.ladder.Start)
+	if n := d.v.count(); n > 0 {
+		span := d.v.rowTime(n - 1).Sub(d.v.ladder.Start)
 		parts = append(parts, "span "+FormatDuration(span))
 	}
 	left := strings.Join(parts, " · ")
@@ -197,8 +197,8 @@ func (d *dashboard) drawLadder(scr tcell.Screen) {
 		return
 	}
 	for i := 0; i < rows && d.top+i < n; i++ {
-		row := &l.Rows[d.rowAt(d.top+i)]
-		g.row(&c, l, d.v, row)
+		row, ev := d.v.rowAndEvent(d.rowAt(d.top + i))
+		g.row(&c, l, row, ev)
 		sel := d.top+i == d.sel
 		d.drawRowCells(scr, r.x, r.y+1+i, &c, sel)
 	}
@@ -255,8 +255,8 @@ func (d *dashboard) drawPane(scr tcell.Screen, p pane, r rect, k int) {
 		}
 	case paneStates:
 		lines = stateLines(d.v, k, d.stateClock(k))
-		if k >= 0 && d.v.rowConn[k] > 0 {
-			title += fmt.Sprintf(" · conn %d", d.v.rowConn[k])
+		if k >= 0 && d.v.rowConn(k) > 0 {
+			title += fmt.Sprintf(" · conn %d", d.v.rowConn(k))
 		}
 	}
 	// Title: in the narrow layout, the tabs.
@@ -307,10 +307,10 @@ func (d *dashboard) drawPane(scr tcell.Screen, p pane, r rect, k int) {
 // for the newest row of a live or just-finished run, the row's own time
 // otherwise (a replay, or an older row).
 func (d *dashboard) stateClock(k int) time.Time {
-	if k < 0 || k >= len(d.v.ladder.Rows) {
+	if k < 0 || k >= d.v.count() {
 		return d.now()
 	}
-	rt := d.v.ladder.Rows[k].Time
+	rt := d.v.rowTime(k)
 	if !d.opts.Replay && d.sel >= d.count()-1 {
 		if now := d.now(); now.After(rt) {
 			return now
@@ -419,14 +419,14 @@ func (d *dashboard) drawHelp(scr tcell.Screen) {
 }
 
 func (d *dashboard) drawPicker(scr tcell.Screen) {
-	n := len(d.v.conns) + 1
+	n := d.v.connCount() + 1
 	in := d.box(scr, 72, min(n, 20)+3, "show one connection (Enter, Esc)")
 	first := max(0, min(d.pickSel-(in.h-2), n-(in.h-1)))
 	for i := 0; i < in.h-1 && first+i < n; i++ {
 		j := first + i
 		s := "all connections"
 		if j > 0 {
-			c := d.v.conns[j-1]
+			c := d.v.conn(j)
 			s = fmt.Sprintf("%3d  %s %s → %s  %d packets", c.ID, strings.ToUpper(c.Proto), trace.FormatEndpoint(c.Client, true), trace.FormatEndpoint(c.Server, true), c.Packets)
 		}
 		drawLine(scr, &d.theme, in.x, in.y+i, in.w, txt(stNormal, s), d.theme[stNormal], j == d.pickSel)

@@ -73,10 +73,9 @@ func (g ladderGeom) heading(c *cells, l *Ladder) {
 }
 
 // row composes one ladder row.
-func (g ladderGeom) row(c *cells, l *Ladder, v *view, r *Row) {
+func (g ladderGeom) row(c *cells, l *Ladder, r *Row, ev *trace.Event) {
 	c.reset(g.w)
 	c.put(0, padLeft(fmt.Sprintf("%.6f", r.Time.Sub(l.Start).Seconds()), dashTimeW), stTime)
-	ev := &v.events[r.Event]
 	switch r.Kind {
 	case RowNote:
 		kind := stNormal

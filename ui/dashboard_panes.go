@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,12 @@ import (
 type Inspection struct {
 	Layers []InspectLayer
 	Raw    []byte // the captured bytes, for the hex dump
+	// Packet is the frame decoded on its own, for a timeline held in an
+	// Index (which keeps neither absolute numbers, options nor payload):
+	// the detail pane takes those from it. Nil when not needed.
+	Packet *trace.Packet
+	// Explain narrates the packet when the timeline kept no narration.
+	Explain string
 }
 
 // InspectLayer is one protocol layer of a frame.
@@ -29,11 +34,29 @@ type InspectField struct {
 
 // detailLines is the detail pane for row k of the view, w cells wide.
 func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []line {
-	if k < 0 || k >= len(v.ladder.Rows) {
+	if k < 0 || k >= v.count() {
 		return []line{txt(stDim, "nothing selected")}
 	}
-	r := &v.ladder.Rows[k]
-	ev := &v.events[r.Event]
+	r, ev := v.rowAndEvent(k)
+	var in *Inspection
+	if ev.Packet != nil && inspect != nil {
+		in = inspect(ev.Packet.Frame)
+		if v.ix != nil && in != nil && in.Packet != nil {
+			// The index keeps only what the ladder shows: the rest comes
+			// from the frame, read again.
+			p, q := *ev.Packet, in.Packet
+			p.Seq, p.Ack, p.Options, p.Payload = q.Seq, q.Ack, q.Options, q.Payload
+			if p.Error == "" {
+				p.Error = q.Error
+			}
+			e := *ev
+			e.Packet = &p
+			if e.Explain == "" {
+				e.Explain = in.Explain
+			}
+			ev = &e
+		}
+	}
 	var out []line
 	add := func(l line) { out = append(out, l) }
 	field := func(name, value string) {
@@ -92,8 +115,7 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 			field("analysis", strings.Join(p.Analysis, ", "))
 		}
 		for _, id := range p.Calls {
-			if i, ok := v.calls[id]; ok {
-				c := v.events[i].Call
+			if c := v.call(id); c != nil {
 				field("call", fmt.Sprintf("#%d %s: %s", c.ID, c.Lane, c.String()))
 			}
 		}
@@ -104,8 +126,8 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 			add(line{{"  error       ", stDim}, {p.Error, stBad}})
 		}
 		para("What happened", ev.Explain, stNormal)
-		if inspect != nil {
-			if in := inspect(p.Frame); in != nil {
+		{
+			if in != nil {
 				for _, l := range in.Layers {
 					add(txt(stTitle, l.Name))
 					for _, f := range l.Fields {
@@ -203,8 +225,7 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 		}
 		if len(segs) > 0 {
 			add(txt(stTitle, title))
-			for _, i := range segs {
-				p := v.events[i].Packet
+			for _, p := range segs {
 				dir := "──▶"
 				if c.Local.IsValid() && p.Dst == c.Local {
 					dir = "◀──"
@@ -248,32 +269,37 @@ func endpointIn(l *Ladder, lane int, ep trace.Endpoint) string {
 // callSegments are the packets tied to a call: the decoder's own list when
 // it made one (exact), otherwise the packets on the call's connection while
 // the call ran.
-func callSegments(v *view, c *trace.Call) (idx []int, exact bool) {
+func callSegments(v *view, c *trace.Call) (segs []*trace.Packet, exact bool) {
 	if len(c.Frames) > 0 {
 		for _, f := range c.Frames {
-			if f > 0 && f < len(v.frameEvent) && v.frameEvent[f] >= 0 {
-				idx = append(idx, int(v.frameEvent[f]))
+			if k := v.rowOfFrame(f); k >= 0 {
+				if ev := v.rowEvent(k); ev.Packet != nil {
+					segs = append(segs, ev.Packet)
+				}
 			}
 		}
-		return idx, true
+		return segs, true
 	}
 	if c.End.IsZero() || !c.Local.IsValid() {
 		return nil, false
 	}
-	// Events are in time order: find the call's start, walk to its end.
-	i := sort.Search(len(v.events), func(i int) bool { return !v.events[i].Time().Before(c.Start) })
-	for ; i < len(v.events) && !v.events[i].Time().After(c.End) && len(idx) < 50; i++ {
-		p := v.events[i].Packet
+	// Rows are in time order: find the call's start, walk to its end.
+	n := v.count()
+	for i := v.searchTime(c.Start); i < n && !v.rowTime(i).After(c.End) && len(segs) < 50; i++ {
+		if kind, _, _, _, _ := v.rowPlace(i); kind != RowPacket {
+			continue
+		}
+		p := v.rowEvent(i).Packet
 		if p == nil {
 			continue
 		}
 		if p.Src == c.Local || p.Dst == c.Local {
 			if !c.Remote.IsValid() || p.Src == c.Remote || p.Dst == c.Remote {
-				idx = append(idx, i)
+				segs = append(segs, p)
 			}
 		}
 	}
-	return idx, false
+	return segs, false
 }
 
 // windowText is the window a TCP segment advertises, scaled when both SYNs
@@ -285,13 +311,15 @@ func windowText(v *view, p *trace.Packet) string {
 	}
 	mine, theirs := -1, -1
 	// Find the two SYNs of the connection among its first packets.
-	ci := p.Conn - 1
-	if ci >= len(v.conns) {
+	if p.Conn > v.connCount() {
 		return s
 	}
-	start := sort.Search(len(v.events), func(i int) bool { return !v.events[i].Time().Before(v.conns[ci].First) })
-	for i := start; i < len(v.events) && i < start+64; i++ {
-		q := v.events[i].Packet
+	start := v.searchTime(v.conn(p.Conn).First)
+	for i := start; i < v.count() && i < start+64; i++ {
+		if kind, _, _, _, c := v.rowPlace(i); kind != RowPacket || c != p.Conn {
+			continue
+		}
+		q := v.rowEvent(i).Packet
 		if q == nil || q.Conn != p.Conn || !strings.Contains(q.Flags, "S") {
 			continue
 		}
@@ -390,23 +418,27 @@ const timeWaitLen = 60 * time.Second
 // few), with the state current at the row marked. now is the instant the
 // TIME_WAIT countdown counts from.
 func stateLines(v *view, k int, now time.Time) []line {
-	if k < 0 || k >= len(v.ladder.Rows) {
+	if k < 0 || k >= v.count() {
 		return []line{txt(stDim, "no events yet")}
 	}
-	at := v.ladder.Rows[k].Event
-	conn := int(v.rowConn[k])
+	atTime := v.rowTime(k)
+	if r := v.row(k); r.Kind == RowReturn {
+		atTime = v.rowEvent(k).Time() // as the event's own index did
+	}
+	conn := v.rowConn(k)
+	nconns := v.connCount()
 	var conns []int
 	switch {
 	case conn > 0:
 		conns = []int{conn}
-	case len(v.conns) <= 2:
-		for i := range v.conns {
+	case nconns <= 2:
+		for i := range nconns {
 			conns = append(conns, i+1)
 		}
 	}
 	var out []line
 	for _, cid := range conns {
-		ci := v.conns[cid-1]
+		ci := v.conn(cid)
 		if ci.Proto != "tcp" {
 			out = append(out, txt(stDim, fmt.Sprintf("conn %d: %s %s ↔ %s (no states)", cid, strings.ToUpper(ci.Proto), trace.FormatEndpoint(ci.Client, true), trace.FormatEndpoint(ci.Server, true))))
 			continue
@@ -417,15 +449,10 @@ func stateLines(v *view, k int, now time.Time) []line {
 				role = "server"
 			}
 			out = append(out, txt(stBold, fmt.Sprintf("%s %s", role, trace.FormatEndpoint(ep, true))))
-			var hist []*trace.StateChange
-			for _, i := range v.states[cid] {
-				if s := v.events[i].State; s.Endpoint == ep {
-					hist = append(hist, s)
-				}
-			}
+			hist := v.stateHistory(cid, ep)
 			cur := -1
 			for j, s := range hist {
-				if !s.Time.After(v.events[at].Time()) {
+				if !s.Time.After(atTime) {
 					cur = j
 				}
 			}
@@ -471,10 +498,10 @@ func stateLines(v *view, k int, now time.Time) []line {
 		}
 	}
 	if len(conns) == 0 {
-		if len(v.conns) == 0 {
+		if nconns == 0 {
 			out = append(out, txt(stDim, "no connection yet"))
 		} else {
-			out = append(out, txt(stDim, fmt.Sprintf("%d connections: select a row of one, or press c", len(v.conns))))
+			out = append(out, txt(stDim, fmt.Sprintf("%d connections: select a row of one, or press c", nconns)))
 		}
 	}
 	// The socket's own state from the kernel, for calls.

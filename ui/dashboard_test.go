@@ -223,7 +223,7 @@ func (h *harness) selected() (row int, text string) {
 	h.do(func() {
 		row = h.d.sel
 		if h.d.count() > 0 {
-			text = h.d.v.ladder.Rows[h.d.rowAt(h.d.sel)].Text
+			text = h.d.v.row(h.d.rowAt(h.d.sel)).Text
 		}
 	})
 	return

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -57,6 +58,17 @@ func (m *Model) SetEvents(evs []trace.Event) {
 	m.mu.Unlock()
 }
 
+// SetIndex shows a snapshot of a long timeline held compactly: the rows
+// its producer has added so far. Call it again as it grows; it is cheap
+// (no row is copied).
+func (m *Model) SetIndex(x *Index) {
+	v := x.snapshot()
+	m.mu.Lock()
+	m.view = v
+	m.version++
+	m.mu.Unlock()
+}
+
 // SetStatus changes the status under the model's lock.
 func (m *Model) SetStatus(change func(*Status)) {
 	m.mu.Lock()
@@ -95,22 +107,25 @@ type connInfo struct {
 	First, Last    time.Time
 }
 
-// view is one immutable snapshot: events, their ladder and indexes.
+// view is one immutable snapshot: events, their ladder and indexes. A
+// view of an Index (ix set) holds no events: its rows are rendered from
+// the index's records on demand, through the accessors below.
 type view struct {
 	events []trace.Event
 	ladder *Ladder
 	conns  []connInfo // conns[i].ID == i+1
-	// rowConn is the connection of each ladder row, 0 for none (a listener's
-	// calls, notes about the whole capture).
-	rowConn []int32
+	// rowConns is the connection of each ladder row, 0 for none (a
+	// listener's calls, notes about the whole capture).
+	rowConns []int32
 	// states lists, per connection (0: listeners and sockets without
 	// one), the indexes of its state-change events, in time order.
 	states map[int][]int32
-	// frameEvent maps frame numbers to the index of their packet event
-	// (-1: none).
-	frameEvent []int32
+	// frameRow maps frame numbers to the row of their packet (-1: none).
+	frameRow []int32
 	// calls maps call ids to their event index.
 	calls map[int]int32
+
+	ix *indexView
 }
 
 func newView(evs []trace.Event) *view {
@@ -121,12 +136,6 @@ func newView(evs []trace.Event) *view {
 		switch {
 		case ev.Packet != nil:
 			p := ev.Packet
-			if p.Frame > 0 && p.Frame < 1<<28 {
-				for len(v.frameEvent) <= p.Frame {
-					v.frameEvent = append(v.frameEvent, -1)
-				}
-				v.frameEvent[p.Frame] = int32(i)
-			}
 			if p.Conn <= 0 {
 				continue
 			}
@@ -150,19 +159,25 @@ func newView(evs []trace.Event) *view {
 			v.calls[ev.Call.ID] = int32(i)
 		}
 	}
-	v.rowConn = make([]int32, len(v.ladder.Rows))
+	v.rowConns = make([]int32, len(v.ladder.Rows))
 	for k := range v.ladder.Rows {
 		r := &v.ladder.Rows[k]
 		ev := &evs[r.Event]
 		switch {
 		case ev.Packet != nil:
-			v.rowConn[k] = int32(ev.Packet.Conn)
+			v.rowConns[k] = int32(ev.Packet.Conn)
+			if f := ev.Packet.Frame; f > 0 && f < 1<<28 {
+				for len(v.frameRow) <= f {
+					v.frameRow = append(v.frameRow, -1)
+				}
+				v.frameRow[f] = int32(k)
+			}
 		case ev.State != nil:
-			v.rowConn[k] = int32(ev.State.Conn)
+			v.rowConns[k] = int32(ev.State.Conn)
 		case ev.Note != nil:
-			v.rowConn[k] = int32(ev.Note.Conn)
+			v.rowConns[k] = int32(ev.Note.Conn)
 		case ev.Call != nil:
-			v.rowConn[k] = int32(callConn(ev.Call, pairConn))
+			v.rowConns[k] = int32(callConn(ev.Call, pairConn))
 		}
 	}
 	return v
@@ -176,10 +191,125 @@ func callConn(c *trace.Call, pairConn map[[2]trace.Endpoint]int) int {
 	return pairConn[[2]trace.Endpoint{c.Local, c.Remote}]
 }
 
+// count is the number of rows.
+func (v *view) count() int {
+	if v.ix != nil {
+		return v.ix.n
+	}
+	return len(v.ladder.Rows)
+}
+
+// row is row k (0 ≤ k < count). The caller must not modify it.
+func (v *view) row(k int) *Row {
+	if v.ix != nil {
+		r, _ := v.ix.materialize(k)
+		return r
+	}
+	return &v.ladder.Rows[k]
+}
+
+// rowAndEvent is row k and its event.
+func (v *view) rowAndEvent(k int) (*Row, *trace.Event) {
+	if v.ix != nil {
+		return v.ix.materialize(k)
+	}
+	r := &v.ladder.Rows[k]
+	return r, &v.events[r.Event]
+}
+
+// rowTime is row k's time, without rendering the row.
+func (v *view) rowTime(k int) time.Time {
+	if v.ix != nil {
+		return v.ix.rowTime(k)
+	}
+	return v.ladder.Rows[k].Time
+}
+
+// rowPlace is what the connection filter needs of row k: its kind, its
+// lane (calls, states) or lanes (packets), its connection.
+func (v *view) rowPlace(k int) (kind RowKind, lane, from, to, conn int) {
+	if v.ix != nil {
+		return v.ix.place(k)
+	}
+	r := &v.ladder.Rows[k]
+	return r.Kind, r.Lane, r.From, r.To, int(v.rowConns[k])
+}
+
+// rowConn is the connection of row k, 0 for none.
+func (v *view) rowConn(k int) int {
+	if v.ix != nil {
+		_, _, _, _, c := v.ix.place(k)
+		return c
+	}
+	return int(v.rowConns[k])
+}
+
 // rowEvent is the event a row shows.
 func (v *view) rowEvent(row int) *trace.Event {
-	if row < 0 || row >= len(v.ladder.Rows) {
+	if row < 0 || row >= v.count() {
 		return nil
 	}
+	if v.ix != nil {
+		_, ev := v.ix.materialize(row)
+		return ev
+	}
 	return &v.events[v.ladder.Rows[row].Event]
+}
+
+// rowOfFrame is the row of a frame's packet, -1 if none.
+func (v *view) rowOfFrame(f int) int {
+	if v.ix != nil {
+		return v.ix.rowOfFrame(f)
+	}
+	if f > 0 && f < len(v.frameRow) {
+		return int(v.frameRow[f])
+	}
+	return -1
+}
+
+// call is the recorded call of that id, nil if none.
+func (v *view) call(id int) *trace.Call {
+	if v.ix != nil {
+		return v.ix.call(id)
+	}
+	if i, ok := v.calls[id]; ok {
+		return v.events[i].Call
+	}
+	return nil
+}
+
+// connCount is the number of connections.
+func (v *view) connCount() int {
+	if v.ix != nil {
+		return v.ix.connCount()
+	}
+	return len(v.conns)
+}
+
+// conn is connection id (1 ≤ id ≤ connCount).
+func (v *view) conn(id int) connInfo {
+	if v.ix != nil {
+		return v.ix.conn(id)
+	}
+	return v.conns[id-1]
+}
+
+// stateHistory is the state changes of one end of a connection, in time
+// order.
+func (v *view) stateHistory(conn int, ep trace.Endpoint) []*trace.StateChange {
+	if v.ix != nil {
+		return v.ix.stateHistory(conn, ep)
+	}
+	var hist []*trace.StateChange
+	for _, i := range v.states[conn] {
+		if s := v.events[i].State; s.Endpoint == ep {
+			hist = append(hist, s)
+		}
+	}
+	return hist
+}
+
+// searchTime is the first row at or after t.
+func (v *view) searchTime(t time.Time) int {
+	return sort.Search(v.count(), func(i int) bool { return !v.rowTime(i).Before(t) })
 }
