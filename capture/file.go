@@ -77,7 +77,14 @@ type FileSource struct {
 
 	statsSeen         bool
 	received, dropped uint64
+
+	shared bool // Next's frame data is valid until the next call only
 }
+
+// ShareFrameData lets Next return frames whose Data the next call to Next
+// overwrites: no copy and no allocation per frame, for a reader that is
+// done with a frame's bytes before it asks for the next one.
+func (s *FileSource) ShareFrameData() { s.shared = true }
 
 // OpenFile opens a capture file; "-" reads standard input. pcap (either byte
 // order, micro- or nanosecond timestamps) and pcapng are recognised by their
@@ -206,13 +213,21 @@ func (s *FileSource) Next() (trace.Frame, error) {
 	)
 	if s.ng != nil {
 		var opts pcapgo.NgPacketOptions
-		data, ci, opts, err = s.ng.ReadPacketDataWithOptions()
+		if s.shared {
+			data, ci, opts, err = s.ng.ZeroCopyReadPacketDataWithOptions()
+		} else {
+			data, ci, opts, err = s.ng.ReadPacketDataWithOptions()
+		}
 		if err == nil {
 			comments = opts.Comments
 			link = s.ngLinkType(ci)
 		}
 	} else {
-		data, ci, err = s.pcap.ReadPacketData()
+		if s.shared {
+			data, ci, err = s.pcap.ZeroCopyReadPacketData()
+		} else {
+			data, ci, err = s.pcap.ReadPacketData()
+		}
 	}
 	if err != nil {
 		// NgReader returns io.EOF only between blocks. pcapgo.Reader also
