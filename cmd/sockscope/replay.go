@@ -75,12 +75,18 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 	// size between collections rather than collect at every doubling.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(replayHeapLimit))
 	defer debug.SetGCPercent(debug.SetGCPercent(800))
+	src.ShareFrameData() // the Stream copies what it keeps of a frame
 	out := newSink(f.format, stdout)
 	sh := newShower(sel, out.event)
-	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format)}, sh.event)
+	h := newHandoff(sh.event)
+	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format)}, h.event)
 	res := readCapture(ctx, src, st, stderr)
-	if err := st.Close(); err != nil {
+	closeErr := st.Close()
+	if err := h.wait(); err != nil {
 		return &exitError{exitCannot, err}
+	}
+	if closeErr != nil {
+		return &exitError{exitCannot, closeErr}
 	}
 	if err := sh.flush(); err != nil {
 		return &exitError{exitCannot, err}
@@ -101,11 +107,13 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 const replayHeapLimit = 40 << 20
 
 // replayAnnotateOptions: a replay infers the calls a foreign capture
-// implies; the narration is made only where it is shown.
+// implies; the narration, the costliest part, is made only where it is
+// shown: in the dashboard's detail pane, and in text and JSON with
+// --explain.
 func replayAnnotateOptions(format string) decode.AnnotateOptions {
 	o := timelineOptions.Annotate
 	o.InferCalls = true
-	o.NoExplain = format != "json" && !timelineOptions.Explain
+	o.NoExplain = format != "dashboard" && !timelineOptions.Explain
 	return o
 }
 
