@@ -12,7 +12,7 @@ import (
 // packet attributed to a call or to the kernel, no disagreement with the
 // kernel's own states, and one summary in plain words.
 func TestRunTCPEchoIsExplained(t *testing.T) {
-	r := sockscope(t, 0, t.TempDir(), "run", "tcp-echo", "--format", "json", "--lang", "en")
+	r := sockscope(t, 0, t.TempDir(), "run", "tcp-echo", "--format", "json", "--explain", "--lang", "en")
 	needCapture(t, r)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)

@@ -27,6 +27,9 @@ func printSession(s *session, format string, stdout io.Writer) error {
 	case "json":
 		enc := trace.NewEncoder(stdout, time.Time{})
 		for _, ev := range s.events {
+			if !timelineOptions.Explain {
+				ev.Explain = "" // the narration is in JSON with --explain, as in text
+			}
 			if err := enc.Encode(ev); err != nil {
 				return err
 			}
@@ -53,6 +56,9 @@ func newSink(format string, stdout io.Writer) *sink {
 
 func (s *sink) event(ev trace.Event) error {
 	if s.enc != nil {
+		if !timelineOptions.Explain {
+			ev.Explain = ""
+		}
 		return s.enc.Encode(ev)
 	}
 	return s.text.Event(ev)

@@ -65,7 +65,7 @@ func replayDashboard(ctx context.Context, src *capture.FileSource, path string, 
 		return nil
 	}
 	sh := newShower(sel, collect)
-	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions("json")}, sh.event)
+	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions("dashboard")}, sh.event)
 	progress := func(s *ui.Status, read int, done bool) {
 		s.Packets = read
 		s.Where = "file"
