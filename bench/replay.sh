@@ -49,9 +49,10 @@ run "tcpdump -n -r" tcpdump -n -r "$work/bench.pcap"
 run "tshark -n -r" tshark -n -r "$work/bench.pcap"
 run "sockscope replay (text)" "$work/sockscope" replay "$work/bench.pcap" --format text
 run "sockscope replay (json)" "$work/sockscope" replay "$work/bench.pcap" --format json
+run "sockscope (json --explain)" "$work/sockscope" replay "$work/bench.pcap" --format json --explain
 
 if [ -n "${secs[tcpdump -n -r]:-}" ]; then
-  for k in "sockscope replay (text)" "sockscope replay (json)" "tshark -n -r"; do
+  for k in "sockscope replay (text)" "sockscope replay (json)" "sockscope (json --explain)" "tshark -n -r"; do
     [ -n "${secs[$k]:-}" ] && awk -v t="${secs[tcpdump -n -r]}" -v s="${secs[$k]}" -v k="$k" \
       'BEGIN{ if (s > 0) printf "%-28s %6.1fx the speed of tcpdump\n", k, t/s }'
   done
