@@ -153,6 +153,7 @@ type annotator struct {
 	owner    map[trace.Endpoint]string // the lane whose socket uses the address
 	analysis map[int]*connAnalysis
 	narr     *narrator
+	sumArgs  narrate.Args // reused by tcpSummary
 
 	sent, recvd map[sockKey]uint32 // stream bytes moved so far by send and recv
 	claimed     map[int]bool       // frames already tied to a close/shutdown or a datagram call

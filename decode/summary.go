@@ -131,11 +131,15 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 		afterFIN            = acc.afterFIN
 		simultaneous        = acc.closing
 	)
-	args := narrate.Args{
-		"id": ci.id, "client": a.epName(ci.id, ci.client), "server": a.epName(ci.id, ci.server),
-		"caddr": ci.client.String(), "saddr": ci.server.String(),
-		"cb": acc.bytes[0], "sb": acc.bytes[1], "n": syns,
+	// One map for every summary: a Stream writes one per connection.
+	if a.sumArgs == nil {
+		a.sumArgs = narrate.Args{}
 	}
+	args := a.sumArgs
+	clear(args)
+	args["id"], args["client"], args["server"] = ci.id, a.epName(ci.id, ci.client), a.epName(ci.id, ci.server)
+	args["caddr"], args["saddr"] = ci.client.String(), ci.server.String()
+	args["cb"], args["sb"], args["n"] = acc.bytes[0], acc.bytes[1], syns
 	var key string
 	switch {
 	case acc.rst && !synack && ci.sawSYN:
