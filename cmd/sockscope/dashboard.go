@@ -209,6 +209,13 @@ func (d *dashboard) showEvents(evs []trace.Event, frameOf func(int) (trace.Frame
 	d.model.SetEvents(evs)
 }
 
+// setFrameSource gives the detail pane a replay's frames, by number.
+func (d *dashboard) setFrameSource(frameOf func(int) (trace.Frame, bool)) {
+	d.framesMu.Lock()
+	d.frameOf = frameOf
+	d.framesMu.Unlock()
+}
+
 // inspect decodes one frame field by field; the UI calls it for the
 // selected packet only.
 func (d *dashboard) inspect(n int) *ui.Inspection {
@@ -228,6 +235,14 @@ func (d *dashboard) inspect(n int) *ui.Inspection {
 		f = frames[n-1]
 	}
 	in := &ui.Inspection{Raw: f.Data}
+	if frameOf != nil {
+		// A long replay's timeline is held in an index, without the
+		// packets' absolute numbers, options and payload: decode the frame
+		// alone for them.
+		if evs := decode.NewDecoder().Feed(&f, n); len(evs) > 0 {
+			in.Packet = evs[0].Packet
+		}
+	}
 	for _, l := range decode.Layers(f.LinkType, f.Data) {
 		il := ui.InspectLayer{Name: l.Name}
 		for _, fl := range l.Fields {

@@ -17,10 +17,21 @@ import (
 	"github.com/sockscope/sockscope/ui"
 )
 
-// maxDashboardEvents bounds what the dashboard holds of a replay: about
-// 150 MiB of events, rows and frames. A longer capture shows its beginning,
-// and says so; --filter and --conn choose another part.
+// maxDashboardEvents bounds what the dashboard holds of a replay it cannot
+// read again by offset (standard input, a gzip file): about 150 MiB of
+// events, rows and frames. A longer capture shows its beginning, and says
+// so; --filter and --conn choose another part.
 const maxDashboardEvents = 100_000
+
+// fullDashboardEvents is how many events a replay's dashboard holds whole
+// (with their narration); from there on it holds them in a ui.Index, about
+// 56 bytes a row, and reads a frame again from the file to show its detail.
+const fullDashboardEvents = 1 << 15
+
+// narratedDashboardBytes: a larger file is annotated without narration
+// (it will be held in an index, which keeps none for packets), which reads
+// it about twice as fast.
+const narratedDashboardBytes = 4 << 20
 
 // dashboardHeapLimit is where the dashboard's heap is collected however
 // little it grew: its peak memory stays under 200 MiB.
@@ -28,9 +39,21 @@ const dashboardHeapLimit = 150 << 20
 
 // replayDashboard shows a capture in the dashboard while it is read: the
 // first rows appear as soon as the first piece is annotated (a fraction of
-// a second), the header
-// tells how much of the file has been read.
+// a second), the header tells how much of the file has been read. A file
+// that can be read again by offset is shown whole, however long
+// (replayIndexed); standard input and gzip files show their first
+// maxDashboardEvents events.
 func replayDashboard(ctx context.Context, src *capture.FileSource, path string, sel *filter.Filter, stderr io.Writer) error {
+	if fr, err := capture.OpenFrameReader(path, src.Offset()); err == nil {
+		defer fr.Close()
+		return replayIndexed(ctx, src, fr, path, sel, stderr)
+	}
+	return replayBounded(ctx, src, path, sel, stderr)
+}
+
+// replayBounded shows the first maxDashboardEvents events of a capture
+// that cannot be read again by offset.
+func replayBounded(ctx context.Context, src *capture.FileSource, path string, sel *filter.Filter, stderr io.Writer) error {
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(dashboardHeapLimit))
