@@ -303,6 +303,11 @@ func (d *dashboard) runEnded() {
 		return
 	}
 	d.follow = false
+	if d.opts.Replay {
+		// G while a file was read followed its last row: stay there.
+		d.sel = max(0, d.count()-1)
+		return
+	}
 	d.sel, d.top = 0, 0
 	d.resetPaneScroll()
 	d.flash("the run is over: ← → step through it, space plays it back, ? help")

@@ -47,12 +47,9 @@ type Index struct {
 	byPort   map[uint16]int32
 	anyProgs bool
 
-	conns     []connInfo
-	connFirst []int32 // first row of each connection
-	connEnds  [][2]int32
-	connState [][2]uint8 // each end's state (client, server) after the last event
-	otherSt   map[[2]int32]uint8
-	pairConn  map[[2]int32]int32 // for recorded calls: (local, remote) → connection
+	conns    []cconn
+	otherSt  map[[2]int32]uint8
+	pairConn map[[2]int32]int32 // for recorded calls: (local, remote) → connection
 	frameRow  [][]int32          // frame number → row, in chunks
 
 	calls   map[int]int32 // recorded call id → extra
@@ -75,6 +72,34 @@ type Index struct {
 }
 
 const chunkRows = 1 << 13
+
+// cconn is one connection, compactly (connInfo is 144 bytes).
+type cconn struct {
+	first, last    int64 // times of its first and last packets
+	client, server int32 // endpoints, -1 until known
+	row            int32 // its first row, -1 until laid out
+	packets        int32
+	state          [2]uint8 // each end's state (client, server) after the last event
+	proto          uint8
+}
+
+func (c *cconn) info(id int, eps []trace.Endpoint) connInfo {
+	ci := connInfo{ID: id, Proto: protoCodes[c.proto], Packets: int(c.packets), First: time.Unix(0, c.first), Last: time.Unix(0, c.last)}
+	if c.client >= 0 {
+		ci.Client, ci.Server = eps[c.client], eps[c.server]
+	}
+	if c.packets == 0 {
+		ci.Proto, ci.First, ci.Last = "", time.Time{}, time.Time{}
+	}
+	return ci
+}
+
+// growConns makes connection ids up to n exist.
+func (x *Index) growConns(n int) {
+	for len(x.conns) < n {
+		x.conns = append(x.conns, cconn{client: -1, server: -1, row: -1})
+	}
+}
 
 // crow is one row, compactly.
 type crow struct {
@@ -176,6 +201,19 @@ func (x *Index) Rows() int {
 func (x *Index) Add(ev trace.Event) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.add(ev)
+}
+
+// AddAll lays out the next events, in time order, taking the lock once.
+func (x *Index) AddAll(evs []trace.Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, ev := range evs {
+		x.add(ev)
+	}
+}
+
+func (x *Index) add(ev trace.Event) {
 	x.committed++
 	t := ev.Time()
 	if !x.started {
@@ -248,8 +286,8 @@ func (x *Index) appendRow(r crow) int32 {
 	if r.kind == kPacket || r.kind == kExtra && r.frame > 0 {
 		x.setFrameRow(int(r.frame), int32(i))
 	}
-	if c := r.conn; r.kind != kInferred && c > 0 && int(c) <= len(x.connFirst) && x.connFirst[c-1] < 0 {
-		x.connFirst[c-1] = int32(i)
+	if c := r.conn; r.kind != kInferred && c > 0 && int(c) <= len(x.conns) && x.conns[c-1].row < 0 {
+		x.conns[c-1].row = int32(i)
 	}
 	return int32(i)
 }
@@ -489,35 +527,33 @@ func (x *Index) countPacket(p *trace.Packet) {
 	if p.Conn <= 0 || p.Conn > 1<<28 {
 		return
 	}
-	for len(x.conns) < p.Conn {
-		x.conns = append(x.conns, connInfo{ID: len(x.conns) + 1})
-		x.connFirst = append(x.connFirst, -1)
-		x.connEnds = append(x.connEnds, [2]int32{-1, -1})
-		x.connState = append(x.connState, [2]uint8{})
-	}
+	x.growConns(p.Conn)
 	c := &x.conns[p.Conn-1]
-	if c.Packets == 0 {
-		c.Proto, c.Client, c.Server, c.First = p.Proto, p.Src, p.Dst, p.Time
-		if p.Proto == "tcp" && p.Flags == "S." {
-			c.Client, c.Server = p.Dst, p.Src
+	if c.packets == 0 {
+		c.first = p.Time.UnixNano()
+		c.proto = 255
+		if code, ok := codeOf(protoCodes, p.Proto); ok {
+			c.proto = code
 		}
-		x.connEnds[p.Conn-1] = [2]int32{x.ep(c.Client), x.ep(c.Server)}
+		x.setEnds(c, p)
 	}
-	c.Packets++
-	c.Last = p.Time
-	s, d := x.ep(p.Src), x.ep(p.Dst)
-	x.pairConn[[2]int32{s, d}] = int32(p.Conn)
-	x.pairConn[[2]int32{d, s}] = int32(p.Conn)
+	c.packets++
+	c.last = p.Time.UnixNano()
+	if x.anyProgs {
+		s, d := x.ep(p.Src), x.ep(p.Dst)
+		x.pairConn[[2]int32{s, d}] = int32(p.Conn)
+		x.pairConn[[2]int32{d, s}] = int32(p.Conn)
+	}
 }
 
 func (x *Index) stateOf(conn, ep int32) uint8 {
-	if conn > 0 && int(conn) <= len(x.connEnds) {
-		e := x.connEnds[conn-1]
+	if conn > 0 && int(conn) <= len(x.conns) {
+		c := &x.conns[conn-1]
 		switch ep {
-		case e[0]:
-			return x.connState[conn-1][0]
-		case e[1]:
-			return x.connState[conn-1][1]
+		case c.client:
+			return c.state[0]
+		case c.server:
+			return c.state[1]
 		}
 	}
 	return x.otherSt[[2]int32{conn, ep}]
@@ -533,14 +569,14 @@ func (x *Index) setState(s *trace.StateChange) {
 		// The pending packet's connection is known by now.
 		x.countPending()
 	}
-	if conn > 0 && int(conn) <= len(x.connEnds) {
-		e := x.connEnds[conn-1]
+	if conn > 0 && int(conn) <= len(x.conns) {
+		c := &x.conns[conn-1]
 		switch ep {
-		case e[0]:
-			x.connState[conn-1][0] = code
+		case c.client:
+			c.state[0] = code
 			return
-		case e[1]:
-			x.connState[conn-1][1] = code
+		case c.server:
+			c.state[1] = code
 			return
 		}
 	}
@@ -551,20 +587,21 @@ func (x *Index) setState(s *trace.StateChange) {
 // its states are filed by its ends.
 func (x *Index) countPending() {
 	p := x.pendEv.Packet
-	if p.Conn > len(x.conns) || x.conns[p.Conn-1].Packets == 0 {
+	if p.Conn > len(x.conns) || x.conns[p.Conn-1].packets == 0 {
 		// Register the ends without counting the packet yet.
-		for len(x.conns) < p.Conn {
-			x.conns = append(x.conns, connInfo{ID: len(x.conns) + 1})
-			x.connFirst = append(x.connFirst, -1)
-			x.connEnds = append(x.connEnds, [2]int32{-1, -1})
-			x.connState = append(x.connState, [2]uint8{})
-		}
-		cl, sv := p.Src, p.Dst
-		if p.Proto == "tcp" && p.Flags == "S." {
-			cl, sv = p.Dst, p.Src
-		}
-		x.connEnds[p.Conn-1] = [2]int32{x.ep(cl), x.ep(sv)}
+		x.growConns(p.Conn)
+		x.setEnds(&x.conns[p.Conn-1], p)
 	}
+}
+
+// setEnds names a connection's client and server by its first packet:
+// its sender, unless it is a SYN-ACK (the capture began mid-handshake).
+func (x *Index) setEnds(c *cconn, p *trace.Packet) {
+	cl, sv := p.Src, p.Dst
+	if p.Proto == "tcp" && p.Flags == "S." {
+		cl, sv = p.Dst, p.Src
+	}
+	c.client, c.server = x.ep(cl), x.ep(sv)
 }
 
 // Lanes, as Layout assigns them, one event at a time: programs' lanes (in

@@ -175,7 +175,7 @@ func (iv *indexView) connCount() int {
 func (iv *indexView) conn(id int) connInfo {
 	iv.x.mu.RLock()
 	defer iv.x.mu.RUnlock()
-	return iv.x.conns[id-1]
+	return iv.x.conns[id-1].info(id, iv.x.eps)
 }
 
 // stateHistory rebuilds one end's state changes from the rows of its
@@ -188,7 +188,7 @@ func (iv *indexView) stateHistory(conn int, ep trace.Endpoint) []*trace.StateCha
 	if conn <= 0 || conn > len(x.conns) {
 		return nil
 	}
-	first := int(x.connFirst[conn-1])
+	first := int(x.conns[conn-1].row)
 	if first < 0 {
 		return nil
 	}
@@ -196,7 +196,7 @@ func (iv *indexView) stateHistory(conn int, ep trace.Endpoint) []*trace.StateCha
 	if !ok {
 		return nil
 	}
-	last := x.conns[conn-1].Last.UnixNano()
+	last := x.conns[conn-1].last
 	var hist []*trace.StateChange
 	cur := trace.StateUnknown
 	change := func(t time.Time, to trace.State, src trace.Source) {

@@ -32,21 +32,24 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 	offs := &frameOffsets{}
 
 	var (
-		mu  sync.Mutex
-		evs []trace.Event // the timeline while it is short
-		ix  *ui.Index     // … and once it is not
-		ver atomic.Uint64
+		mu    sync.Mutex
+		evs   []trace.Event // the timeline while it is short
+		ix    *ui.Index     // … and once it is not
+		batch []trace.Event // events for ix, added a few hundred at a time
+		ver   atomic.Uint64
 	)
 	collect := func(ev trace.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if ix != nil {
-			ix.Add(ev)
+			if batch = append(batch, ev); len(batch) >= 512 {
+				ix.AddAll(batch)
+				clear(batch)
+				batch = batch[:0]
+			}
 		} else if evs = append(evs, ev); len(evs) > fullDashboardEvents {
 			ix = ui.NewIndex()
-			for _, e := range evs {
-				ix.Add(e)
-			}
+			ix.AddAll(evs)
 			evs = nil
 		}
 		ver.Add(1)
@@ -76,6 +79,11 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 	publish := func() {
 		mu.Lock()
 		x, snap := ix, evs[:len(evs):len(evs)]
+		if x != nil && len(batch) > 0 {
+			x.AddAll(batch)
+			clear(batch)
+			batch = batch[:0]
+		}
 		mu.Unlock()
 		if x != nil {
 			board.model.SetIndex(x)
@@ -128,6 +136,7 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 	}
 	mu.Lock()
 	if ix != nil {
+		ix.AddAll(batch)
 		ix.Flush()
 	}
 	mu.Unlock()
