@@ -50,7 +50,7 @@ type Index struct {
 	conns    []cconn
 	otherSt  map[[2]int32]uint8
 	pairConn map[[2]int32]int32 // for recorded calls: (local, remote) → connection
-	frameRow  [][]int32          // frame number → row, in chunks
+	frameRow [][]int32          // frame number → row, in chunks
 
 	calls   map[int]int32 // recorded call id → extra
 	kstates map[int][]int32
