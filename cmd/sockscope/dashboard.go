@@ -126,11 +126,18 @@ type dashboard struct {
 	stderr bytes.Buffer // diagnostics held back while the terminal is the UI's
 }
 
+// dashboardForTest, when set, adjusts the dashboard's options (tests give
+// it a simulated screen).
+var dashboardForTest func(*ui.Options)
+
 // startDashboard shows the model on the terminal, in its own goroutine.
 // onQuit runs when the UI is gone, however it ended.
 func startDashboard(ctx context.Context, st ui.Status, opts ui.Options, onQuit func()) *dashboard {
 	d := &dashboard{model: ui.NewModel(st), done: make(chan struct{})}
 	opts.Inspect = d.inspect
+	if dashboardForTest != nil {
+		dashboardForTest(&opts)
+	}
 	uiCtx, cancel := context.WithCancel(ctx)
 	d.cancel = cancel
 	go func() {

@@ -137,6 +137,7 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 	mu.Lock()
 	if ix != nil {
 		ix.AddAll(batch)
+		batch = batch[:0]
 		ix.Flush()
 	}
 	mu.Unlock()

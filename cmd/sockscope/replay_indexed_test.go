@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/sockscope/sockscope/ui"
+)
+
+// TestDashboardReplaysALongCaptureWhole: a capture of 300000 packets (far
+// more than the bounded replay's 100000 events) is shown whole in the
+// dashboard on a simulated screen: it reads to the end, G reaches the last
+// row (the last connection's summary), the detail of the last packet shows
+// its own fields read again from the file (absolute numbers, the layers,
+// the bytes), and the heap stays small.
+func TestDashboardReplaysALongCaptureWhole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and replays 300000 packets")
+	}
+	const convs = 30000
+	t.Chdir(t.TempDir()) // a short path: the header has room for the row number
+	path := "long.pcap"
+	writeConversations(t, path, convs)
+
+	scr := tcell.NewSimulationScreen("UTF-8")
+	if err := scr.Init(); err != nil {
+		t.Fatal(err)
+	}
+	dashboardForTest = func(o *ui.Options) { o.Screen = scr }
+	defer func() { dashboardForTest = nil }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- replayFile(ctx, path, replayFlags{outputFlags: outputFlags{format: "dashboard"}}, io.Discard, io.Discard)
+	}()
+	text := func() string {
+		cells, w, h := scr.GetContents()
+		var sb strings.Builder
+		for y := range h {
+			for x := range w {
+				if c := cells[y*w+x]; len(c.Runes) > 0 {
+					sb.WriteString(string(c.Runes))
+				} else {
+					sb.WriteByte(' ')
+				}
+			}
+			sb.WriteByte('\n')
+		}
+		return sb.String()
+	}
+	waitFor := func(what string, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			s := text()
+			if ok(s) {
+				return s
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the replay ended (%v) before %s:\n%s", err, what, s)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s:\n%s", what, s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("first rows", func(s string) bool { return strings.Contains(s, "S seq=0") })
+	scr.SetSize(120, 110) // tall enough for a packet's whole detail
+	waitFor("end of reading", func(s string) bool {
+		return strings.Contains(s, fmt.Sprintf("%d packets", convs*10)) && !strings.Contains(s, "reading")
+	})
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	t.Logf("heap in use after indexing %d packets: %d MiB", convs*10, m.HeapInuse>>20)
+	if m.HeapInuse > 120<<20 {
+		t.Errorf("heap in use %d MiB after indexing", m.HeapInuse>>20)
+	}
+
+	scr.InjectKey(tcell.KeyRune, 'G', tcell.ModNone)
+	last := regexp.MustCompile(`row (\d+)/(\d+)`)
+	s := waitFor("the last row", func(s string) bool {
+		m := last.FindStringSubmatch(s)
+		return m != nil && m[1] == m[2] && strings.Contains(s, fmt.Sprintf("Connection %d:", convs))
+	})
+	// Fifteen rows a conversation (ten packets, four inferred calls, the
+	// summary), each once, and nothing else.
+	if m := last.FindStringSubmatch(s); m[2] != fmt.Sprint(convs*15) {
+		t.Errorf("%s rows, want %d", m[2], convs*15)
+	}
+	scr.InjectKey(tcell.KeyLeft, 0, tcell.ModNone) // the last packet: the client's final ACK
+	waitFor("the last packet's detail", func(s string) bool { return strings.Contains(s, fmt.Sprintf("Frame %d", convs*10)) })
+	cseq := 1000*(convs-1) + 7 // after the SYN, "hello" and the FIN (writeConversations)
+	seen := waitFor("the whole detail", func(s string) bool { return strings.Contains(s, "Bytes (") })
+	for _, want := range []string{fmt.Sprintf("(absolute %d)", cseq), "IPv4", "TCP", "captured)", fmt.Sprintf("connection  %d", convs)} {
+		if !strings.Contains(seen, want) {
+			t.Errorf("the detail lacks %q:\n%s", want, seen)
+		}
+	}
+	scr.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("replay: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("q did not end the replay")
+	}
+}
