@@ -306,7 +306,8 @@ func (a *annotator) endPiece() {
 		ci.pkts = nil
 	}
 	a.evs, a.packets, a.calls, a.touched = nil, nil, nil, nil
-	clear(a.byFrame)
+	a.byFrame = map[int]*trace.Packet{} // clearing the piece's big one costs its size
+
 }
 
 // register counts p in its connection's connInfo, which it makes for the

@@ -60,9 +60,9 @@ func (s *Stream) eagerFrame(evs []trace.Event) error {
 	}
 	out = append(out, evs...)
 	if !a.noExplain {
-		clear(a.byFrame)
-		a.byFrame[p.Frame] = p
+		a.byFrame[p.Frame] = p // for the inferred call's narration
 		a.narrateAll(out)
+		delete(a.byFrame, p.Frame)
 	}
 	s.scratch = out
 	for _, ev := range out {
