@@ -206,16 +206,14 @@ func (iv *indexView) stateHistory(conn int, ep trace.Endpoint) []*trace.StateCha
 		hist = append(hist, &trace.StateChange{Time: t, Endpoint: ep, Conn: conn, From: cur, To: to, Source: src})
 		cur = to
 	}
+	// Kernel states may come after the last packet.
+	if ks := x.kstates[conn]; len(ks) > 0 {
+		last = max(last, x.extras[ks[len(ks)-1]].row.Time.UnixNano())
+	}
 	for k := first; k < iv.n; k++ {
 		r := x.at(k)
 		if r.t > last {
-			// Kernel states may come after the last packet.
-			if r.kind != kExtra {
-				if r.t > last+int64(time.Minute) {
-					break
-				}
-				continue
-			}
+			break
 		}
 		switch r.kind {
 		case kPacket:
