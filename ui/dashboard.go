@@ -122,7 +122,7 @@ type dashboard struct {
 
 	// caches for the detail pane
 	detailKey struct {
-		v *view
+		v any // the view, or the Index of an index's views
 		k int
 		w int
 	}

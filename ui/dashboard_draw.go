@@ -235,9 +235,15 @@ func (d *dashboard) drawPane(scr tcell.Screen, p pane, r rect, k int) {
 	cw := r.w - 1
 	switch p {
 	case paneDetail:
-		if d.detailKey.v != d.v || d.detailKey.k != k || d.detailKey.w != cw {
+		// An index's rows never change as it grows: keep the detail of
+		// the same row across its snapshots (it reads the file).
+		var key any = d.v
+		if d.v.ix != nil {
+			key = d.v.ix.x
+		}
+		if d.detailKey.v != key || d.detailKey.k != k || d.detailKey.w != cw {
 			d.detailCache = detailLines(d.v, k, cw, d.opts.Inspect)
-			d.detailKey.v, d.detailKey.k, d.detailKey.w = d.v, k, cw
+			d.detailKey.v, d.detailKey.k, d.detailKey.w = key, k, cw
 		}
 		lines = d.detailCache
 	case paneCode:
