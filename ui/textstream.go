@@ -63,6 +63,9 @@ func (t *TextStream) Event(ev trace.Event) error {
 }
 
 func (t *TextStream) flushErr() error {
+	if t.flat.err != nil && t.err == nil {
+		t.err = t.flat.err
+	}
 	if t.w.Buffered() > 32<<10 {
 		if err := t.w.Flush(); err != nil {
 			t.err = err
@@ -91,18 +94,37 @@ func (t *TextStream) Close() error {
 // packet's state changes into its row, shows a call that other events
 // overtook as entry and return, and names lanes as their endpoints
 // appear.
+//
+// It holds one event back: a packet until the first event that is not
+// one of its state changes, a call until the next event says whether it
+// was overtaken. Each row is appended straight into the writer's buffer:
+// the events of a foreign capture cost no allocation in steady state.
 type flatStream struct {
 	w       *bufio.Writer
+	err     error // of a flush made to keep room for a row
 	explain bool
 	start   time.Time
 	lanes   *laneIndex
 	states  map[stateKey]trace.State // states of ends without a flatConn
 	conns   map[int]*flatConn
-	queue   []trace.Event // events not laid out yet: a packet waits for its state changes, a call for the next event
+	lastID  int         // the conn id lastFC is filed under in conns,
+	lastFC  *flatConn   // if not nil: consecutive packets share their conn
+	free    []*flatConn // forgotten conns, for reuse
 	pending []pendingReturn
-	line    []byte
-	labels  []string      // the lanes' labels, as far as made
-	packet  *trace.Packet // the packet row being printed
+
+	// The event not laid out yet (if has), and after a packet the state
+	// changes that follow it at its instant.
+	held  trace.Event
+	has   bool
+	folds []trace.Event
+
+	// The lanes' labels, as far as made (a label is fixed when first
+	// needed), one after another in labelText: label i ends at labelEnd[i].
+	labelText []byte
+	labelEnd  []int
+
+	rel     relFormat   // the time column
+	epLanes [256]epLane // byEp's answers, by epSlot
 }
 
 // maxStreamKeys bounds the lane and state maps of a flatStream; past it
@@ -110,33 +132,25 @@ type flatStream struct {
 // packet).
 const maxStreamKeys = 1 << 16
 
+// rowRoom is the buffer space a row is given before it is appended in
+// place; a longer row still prints, through a copy.
+const rowRoom = 4 << 10
+
 func newFlatStream(w *bufio.Writer, explain bool, start time.Time) *flatStream {
 	return &flatStream{w: w, explain: explain, start: start, lanes: newLaneIndex(nil), states: map[stateKey]trace.State{}, conns: map[int]*flatConn{}}
 }
 
+// event takes the next event: a state change of the held packet is kept
+// with it; any other event lays out the held one and is held in turn.
 func (f *flatStream) event(ev trace.Event) {
-	f.queue = append(f.queue, ev)
-	for f.ready() {
-		f.layOut()
-	}
-}
-
-// ready reports whether the first queued event can be laid out: what
-// follows it is known far enough.
-func (f *flatStream) ready() bool {
-	if len(f.queue) < 2 {
-		return false
-	}
-	if p := f.queue[0].Packet; p != nil {
-		// Its state changes follow it; the first other event ends them.
-		for _, ev := range f.queue[1:] {
-			if !foldsInto(ev, p) {
-				return true
-			}
+	if f.has {
+		if p := f.held.Packet; p != nil && foldsInto(ev, p) {
+			f.folds = append(f.folds, ev)
+			return
 		}
-		return false
+		f.layOut(&ev)
 	}
-	return true
+	f.held, f.has = ev, true
 }
 
 func foldsInto(ev trace.Event, p *trace.Packet) bool {
@@ -145,82 +159,129 @@ func foldsInto(ev trace.Event, p *trace.Packet) bool {
 }
 
 func (f *flatStream) close() {
-	for len(f.queue) > 0 {
-		f.layOut()
+	if f.has {
+		f.layOut(nil)
 	}
 	f.flushReturns(time.Time{}, true)
 }
 
-// layOut lays out and prints the first queued event (with the state
-// changes folded into it).
-func (f *flatStream) layOut() {
-	ev := f.queue[0]
-	n := 1
-	f.flushReturns(ev.Time(), false)
+// layOut lays out and prints the held event (with the state changes
+// folded into it); next is the event after them, nil at the end.
+func (f *flatStream) layOut(next *trace.Event) {
+	ev := &f.held
 	switch {
 	case ev.Call != nil:
 		c := ev.Call
+		f.flushReturns(c.Start, false)
 		lane := f.callLane(c)
-		if !c.End.IsZero() && len(f.queue) > 1 && f.queue[1].Time().Before(c.End) {
-			f.row(Row{Kind: RowCall, Time: c.Start, Lane: lane, Text: c.Signature() + " …"})
+		b := f.begin(c.Start)
+		b = f.appendName(b, lane)
+		b = append(b, ": "...)
+		switch {
+		case !c.End.IsZero() && next != nil && next.Time().Before(c.End):
+			// Other events overtook it: its entry now, its return later.
+			b = append(b, c.Signature()...)
+			b = append(b, " …"...)
+			f.end(b, "")
 			f.pending = append(f.pending, pendingReturn{call: c, lane: lane, explain: ev.Explain})
-		} else {
-			f.row(Row{Kind: RowCall, Time: c.Start, Lane: lane, Text: callText(c, c.Op.Blocking()), Explain: explainLines(ev.Explain)})
+		case c.Inferred != "":
+			b = append(b, c.Inferred...)
+			b = append(b, " (inferred)"...)
+			f.end(b, ev.Explain)
+		default:
+			b = append(b, callText(c, c.Op.Blocking())...)
+			f.end(b, ev.Explain)
 		}
 	case ev.Packet != nil:
 		p := ev.Packet
-		explain := explainLines(ev.Explain)
+		f.flushReturns(p.Time, false)
 		fc := f.conn(p)
-		for n < len(f.queue) && foldsInto(f.queue[n], p) {
-			s := f.queue[n].State
-			f.setState(s)
-			if f.explain {
-				explain = append(explain, explainLines(f.queue[n].Explain)...)
+		for i := range f.folds {
+			s := f.folds[i].State
+			if fc != nil {
+				f.setStateOf(fc, s) // the fold's conn is the packet's
+			} else {
+				f.setState(s)
 			}
-			n++
 		}
-		row := Row{Kind: RowPacket, Time: p.Time, Explain: explain}
+		var from, to int
+		var fromState, toState trace.State
 		if fc != nil {
-			from := fc.side(p.Src)
-			row.From, row.To = fc.lane[from], fc.lane[1-from]
+			side := fc.side(p.Src)
+			from, to = fc.lane[side], fc.lane[1-side]
 			if p.Proto == "tcp" {
-				row.FromState, row.ToState = fc.state[from], fc.state[1-from]
+				fromState, toState = fc.state[side], fc.state[1-side]
 			}
 		} else {
-			row.From, row.To = f.lanes.laneOf(p.Src, p.Dst), f.lanes.laneOf(p.Dst, p.Src)
 			if q := p.Quoted; q[0].IsValid() {
-				row.From, row.To = f.lanes.laneOf(q[1], q[0]), f.lanes.laneOf(q[0], q[1])
+				// An ICMP error travels back from where the datagram it
+				// quotes was going to the socket that sent it.
+				from, to = f.laneOf(q[1], q[0]), f.laneOf(q[0], q[1])
+			} else {
+				from, to = f.laneOf(p.Src, p.Dst), f.laneOf(p.Dst, p.Src)
 			}
 			if p.Proto == "tcp" {
-				row.FromState = f.states[stateKey{p.Conn, p.Src}]
-				row.ToState = f.states[stateKey{p.Conn, p.Dst}]
+				fromState = f.states[stateKey{p.Conn, p.Src}]
+				toState = f.states[stateKey{p.Conn, p.Dst}]
 			}
 		}
-		f.packet = p
-		f.row(row)
-		f.packet = nil
+		b := f.begin(p.Time)
+		b = f.appendName(b, from)
+		b = append(b, " → "...)
+		b = f.appendName(b, to)
+		b = append(b, "  "...)
+		b = appendPacketLabel(b, p)
+		if fromState != "" || toState != "" {
+			b = append(b, "  ["...)
+			b = append(b, stateName(fromState)...)
+			b = append(b, " | "...)
+			b = append(b, stateName(toState)...)
+			b = append(b, ']')
+		}
+		f.end(b, ev.Explain)
+		if f.explain {
+			for i := range f.folds {
+				f.writeExplain(f.folds[i].Explain)
+			}
+		}
+		clear(f.folds)
+		f.folds = f.folds[:0]
 	case ev.State != nil:
 		s := ev.State
+		f.flushReturns(s.Time, false)
 		f.setState(s)
 		if s.Source == trace.SourceKernel {
-			f.row(Row{Kind: RowState, Time: s.Time, Lane: f.lanes.laneOfEndpoint(s.Endpoint),
-				Text: stateName(s.From) + " → " + string(s.To) + " (kernel)", Explain: explainLines(ev.Explain)})
+			b := f.begin(s.Time)
+			b = f.appendName(b, f.laneOfEndpoint(s.Endpoint))
+			b = append(b, ": "...)
+			b = append(b, stateName(s.From)...)
+			b = append(b, " → "...)
+			b = append(b, s.To...)
+			b = append(b, " (kernel)"...)
+			f.end(b, ev.Explain)
 		}
 	case ev.Note != nil:
-		row := Row{Kind: RowNote, Time: ev.Note.Time, Lane: -1, Text: noteText(ev.Note)}
-		if ev.Explain != ev.Note.Text {
-			row.Explain = explainLines(ev.Explain)
+		n := ev.Note
+		f.flushReturns(n.Time, false)
+		b := f.begin(n.Time)
+		b = append(b, "── "...)
+		switch n.Level {
+		case "warning":
+			b = append(b, "warning: "...)
+		case "error":
+			b = append(b, "error: "...)
 		}
-		f.row(row)
-		if ev.Note.Topic == trace.TopicSummary {
-			f.forgetConn(ev.Note.Conn)
+		b = append(b, n.Text...)
+		explain := ev.Explain
+		if explain == n.Text {
+			explain = ""
+		}
+		f.end(b, explain)
+		if n.Topic == trace.TopicSummary {
+			f.forgetConn(n.Conn)
 		}
 	}
-	clear(f.queue[:n])
-	f.queue = f.queue[n:]
-	if len(f.queue) == 0 {
-		f.queue = f.queue[:0:0]
-	}
+	f.has = false // f.held is overwritten by the next event
 }
 
 // callLane is the lane of a call's program (made the first time it acts),
@@ -228,7 +289,7 @@ func (f *flatStream) layOut() {
 func (f *flatStream) callLane(c *trace.Call) int {
 	x := f.lanes
 	if c.Inferred != "" {
-		if i := x.laneOfEndpoint(c.Local); i >= 0 {
+		if i := f.laneOfEndpoint(c.Local); i >= 0 {
 			return i
 		}
 		role := "host"
@@ -239,9 +300,46 @@ func (f *flatStream) callLane(c *trace.Call) int {
 			role = "server"
 		}
 		x.add(c.Local, role)
-		return x.byEp[c.Local]
+		i := len(x.lanes) - 1
+		f.epLanes[epSlot(c.Local)] = epLane{c.Local, i + 1}
+		return i
 	}
 	return x.addProgramCall(c)
+}
+
+// epLane is a lane found by its endpoint in lanes.byEp, whose entries do
+// not change until the lanes start afresh.
+type epLane struct {
+	ep    trace.Endpoint
+	lane1 int // the lane + 1; 0 for an empty slot
+}
+
+func epSlot(ep trace.Endpoint) int {
+	a := ep.Addr().As16()
+	return int((uint(ep.Port())*0x9e37 ^ uint(a[15]) ^ uint(a[14])<<5) % uint(len(flatStream{}.epLanes)))
+}
+
+// laneOf is lanes.laneOf, through laneOfEndpoint.
+func (f *flatStream) laneOf(local, remote trace.Endpoint) int {
+	if len(f.lanes.byPair) > 0 {
+		if i, ok := f.lanes.byPair[[2]trace.Endpoint{local, remote}]; ok {
+			return i
+		}
+	}
+	return f.laneOfEndpoint(local)
+}
+
+// laneOfEndpoint is lanes.laneOfEndpoint, remembering what byEp said.
+func (f *flatStream) laneOfEndpoint(ep trace.Endpoint) int {
+	e := &f.epLanes[epSlot(ep)]
+	if e.lane1 != 0 && e.ep == ep {
+		return e.lane1 - 1
+	}
+	if i, ok := f.lanes.byEp[ep]; ok {
+		*e = epLane{ep, i + 1}
+		return i
+	}
+	return f.lanes.laneOfEndpoint(ep)
 }
 
 // flatConn is what a flatStream keeps of a connection with ports: its
@@ -262,29 +360,67 @@ func (c *flatConn) side(ep trace.Endpoint) int {
 // conn is the connection of a TCP or UDP packet (made, with its lanes, at
 // its first packet); nil for other packets.
 func (f *flatStream) conn(p *trace.Packet) *flatConn {
-	if p.Conn == 0 || !trace.HasPorts(p.Proto) {
+	if p.Conn == 0 || (p.Proto != "tcp" && p.Proto != "udp") {
 		return nil
 	}
-	if fc := f.conns[p.Conn]; fc != nil && (fc.ep == [2]trace.Endpoint{p.Src, p.Dst} || fc.ep == [2]trace.Endpoint{p.Dst, p.Src}) {
-		return fc
+	old := f.connOf(p.Conn)
+	if old != nil && (old.ep == [2]trace.Endpoint{p.Src, p.Dst} || old.ep == [2]trace.Endpoint{p.Dst, p.Src}) {
+		return old
 	}
-	if f.lanes.laneOf(p.Src, p.Dst) < 0 {
-		f.lanes.add(p.Src, roleOf(p, true))
+	// A lane found stays that endpoint's when another is added.
+	x := f.lanes
+	from := f.laneOf(p.Src, p.Dst)
+	if from < 0 {
+		x.add(p.Src, roleOf(p, true))
+		from = len(x.lanes) - 1
 	}
-	if f.lanes.laneOf(p.Dst, p.Src) < 0 {
-		f.lanes.add(p.Dst, roleOf(p, false))
+	to := f.laneOf(p.Dst, p.Src)
+	if to < 0 {
+		x.add(p.Dst, roleOf(p, false))
+		to = len(x.lanes) - 1
 	}
-	fc := &flatConn{ep: [2]trace.Endpoint{p.Src, p.Dst}, lane: [2]int{f.lanes.laneOf(p.Src, p.Dst), f.lanes.laneOf(p.Dst, p.Src)}}
+	var fc *flatConn
+	if old != nil {
+		fc = old // the conn id's earlier connection is replaced
+	} else if n := len(f.free); n > 0 {
+		fc, f.free = f.free[n-1], f.free[:n-1]
+	} else {
+		fc = new(flatConn)
+	}
+	*fc = flatConn{ep: [2]trace.Endpoint{p.Src, p.Dst}, lane: [2]int{from, to}}
 	fc.state[0], fc.state[1] = f.states[stateKey{p.Conn, p.Src}], f.states[stateKey{p.Conn, p.Dst}]
 	if len(f.conns) >= maxStreamKeys {
-		clear(f.conns)
+		f.clearConns()
 	}
 	f.conns[p.Conn] = fc
+	f.lastID, f.lastFC = p.Conn, fc
 	return fc
 }
 
+// connOf is conns[id].
+func (f *flatStream) connOf(id int) *flatConn {
+	if f.lastFC != nil && f.lastID == id {
+		return f.lastFC
+	}
+	fc := f.conns[id]
+	if fc != nil {
+		f.lastID, f.lastFC = id, fc
+	}
+	return fc
+}
+
+func (f *flatStream) clearConns() {
+	clear(f.conns)
+	f.lastFC = nil
+}
+
 func (f *flatStream) setState(s *trace.StateChange) {
-	if fc := f.conns[s.Conn]; fc != nil && (s.Endpoint == fc.ep[0] || s.Endpoint == fc.ep[1]) {
+	f.setStateOf(f.connOf(s.Conn), s)
+}
+
+// setStateOf sets a state of fc, the flatConn of s.Conn (or nil).
+func (f *flatStream) setStateOf(fc *flatConn, s *trace.StateChange) {
+	if fc != nil && (s.Endpoint == fc.ep[0] || s.Endpoint == fc.ep[1]) {
 		fc.state[fc.side(s.Endpoint)] = s.To
 		return
 	}
@@ -297,21 +433,28 @@ func (f *flatStream) setState(s *trace.StateChange) {
 // forgetConn drops a finished connection's states, and the lanes when
 // there are too many.
 func (f *flatStream) forgetConn(conn int) {
-	if fc := f.conns[conn]; fc != nil {
+	if fc := f.connOf(conn); fc != nil {
 		delete(f.conns, conn)
-		delete(f.states, stateKey{conn, fc.ep[0]})
-		delete(f.states, stateKey{conn, fc.ep[1]})
+		f.lastFC = nil
+		if len(f.states) > 0 {
+			delete(f.states, stateKey{conn, fc.ep[0]})
+			delete(f.states, stateKey{conn, fc.ep[1]})
+		}
+		f.free = append(f.free, fc)
 	}
 	if len(f.lanes.lanes) >= maxStreamKeys {
 		// Programs' lanes (named by calls) stay; endpoint lanes go.
 		f.lanes = newLaneIndex(nil)
-		f.labels = f.labels[:0]
-		clear(f.conns)
+		f.labelText, f.labelEnd = f.labelText[:0], f.labelEnd[:0]
+		f.epLanes = [256]epLane{}
+		f.clearConns()
 	}
 }
 
+// flushReturns prints the return rows of pending calls that returned
+// before t (all of them when all is set), in return order.
 func (f *flatStream) flushReturns(t time.Time, all bool) {
-	for {
+	for len(f.pending) > 0 {
 		best := -1
 		for k, p := range f.pending {
 			if (all || p.call.End.Before(t)) && (best < 0 || p.call.End.Before(f.pending[best].call.End)) {
@@ -322,72 +465,71 @@ func (f *flatStream) flushReturns(t time.Time, all bool) {
 			return
 		}
 		p := f.pending[best]
-		f.row(Row{Kind: RowReturn, Time: p.call.End, Lane: p.lane,
-			Text: "… " + string(p.call.Op) + " " + p.call.Result() + stateSuffix(p.call.State) + durationSuffix(p.call), Explain: explainLines(p.explain)})
+		b := f.begin(p.call.End)
+		b = f.appendName(b, p.lane)
+		b = append(b, ": … "...)
+		b = append(b, p.call.Op...)
+		b = append(b, ' ')
+		b = append(b, p.call.Result()...)
+		b = append(b, stateSuffix(p.call.State)...)
+		b = append(b, durationSuffix(p.call)...)
+		f.end(b, p.explain)
 		f.pending = append(f.pending[:best], f.pending[best+1:]...)
 	}
 }
 
-// row prints one row as writeFlat does.
-func (f *flatStream) row(r Row) {
-	b := appendRel(f.line[:0], r.Time.Sub(f.start))
-	b = append(b, "  "...)
-	switch r.Kind {
-	case RowPacket:
-		b = f.appendName(b, r.From)
-		b = append(b, " → "...)
-		b = f.appendName(b, r.To)
-		b = append(b, "  "...)
-		if f.packet != nil {
-			b = AppendPacketLabel(b, f.packet)
-		} else {
-			b = append(b, r.Text...)
+// begin starts a row in the writer's free buffer with its time.
+func (f *flatStream) begin(t time.Time) []byte {
+	if f.w.Available() < rowRoom {
+		if err := f.w.Flush(); err != nil && f.err == nil {
+			f.err = err
 		}
-		if r.FromState != "" || r.ToState != "" {
-			b = append(b, "  ["...)
-			b = append(b, stateName(r.FromState)...)
-			b = append(b, " | "...)
-			b = append(b, stateName(r.ToState)...)
-			b = append(b, ']')
-		}
-	case RowNote:
-		b = append(b, "── "...)
-		b = append(b, r.Text...)
-	default:
-		b = f.appendName(b, r.Lane)
-		b = append(b, ": "...)
-		b = append(b, r.Text...)
 	}
+	b := f.rel.append(f.w.AvailableBuffer(), t.Sub(f.start))
+	return append(b, "  "...)
+}
+
+// end ends the row begun in b and prints it, with its narration under it.
+func (f *flatStream) end(b []byte, explain string) {
 	b = append(b, '\n')
 	f.w.Write(b)
-	f.line = b
-	if f.explain {
-		writeExplain(f.w, r.Explain)
+	if f.explain && explain != "" {
+		f.writeExplain(explain)
 	}
 }
 
+// appendName appends the label of lane i, "?" when there is none.
 func (f *flatStream) appendName(b []byte, i int) []byte {
-	if i < 0 || i >= len(f.lanes.lanes) {
+	lanes := f.lanes.lanes
+	if i < 0 || i >= len(lanes) {
 		return append(b, '?')
 	}
-	for len(f.labels) < len(f.lanes.lanes) {
-		f.labels = append(f.labels, f.lanes.lanes[len(f.labels)].Label())
+	if i >= len(f.labelEnd) {
+		// Labels are fixed as the first row after their lane was made
+		// needs any of them: later addresses do not rename a lane.
+		for k := len(f.labelEnd); k < len(lanes); k++ {
+			f.labelText = appendLabel(f.labelText, lanes[k])
+			f.labelEnd = append(f.labelEnd, len(f.labelText))
+		}
 	}
-	return append(b, f.labels[i]...)
+	start := 0
+	if i > 0 {
+		start = f.labelEnd[i-1]
+	}
+	return append(b, f.labelText[start:f.labelEnd[i]]...)
 }
 
-// appendRel appends seconds with six decimals, right-aligned in the time
-// column, as fmt's "%10.6f" of d.Seconds() does.
-func appendRel(b []byte, d time.Duration) []byte {
-	start := len(b)
-	b = strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
-	if n := len(b) - start; n < timeWidth {
-		pad := timeWidth - n
-		b = append(b, "          "[:pad]...)
-		copy(b[start+pad:], b[start:start+n])
-		for i := start; i < start+pad; i++ {
-			b[i] = ' '
-		}
+// appendLabel appends l.Label().
+func appendLabel(b []byte, l Lane) []byte {
+	b = append(b, l.Name...)
+	if !l.Endpoint.Addr().IsValid() {
+		return b
+	}
+	n := len(b)
+	b = append(b, ' ')
+	b = l.Endpoint.AppendTo(b)
+	if string(b[n+1:]) == l.Name {
+		return b[:n] // a lane named by its address
 	}
 	return b
 }

@@ -1,7 +1,11 @@
 package ui
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -116,17 +120,43 @@ func TestTextStreamOfALongTimelineIsOneLinePerEvent(t *testing.T) {
 
 // BenchmarkTextStream: the flat rows of a long foreign capture, per event.
 func BenchmarkTextStream(b *testing.B) {
+	benchmarkTextStream(b, echoes(1000), TextOptions{})
+}
+
+// BenchmarkTextStreamExplain: the same with the narration under each row.
+func BenchmarkTextStreamExplain(b *testing.B) {
 	evs := echoes(1000)
 	for i := range evs {
-		_ = evs[i].Time()
+		evs[i].Explain = fmt.Sprintf("Event %d: the client asks to connect; a SYN consumes one sequence number, and so does a FIN, so the next data byte is 1.", i)
+	}
+	benchmarkTextStream(b, evs, TextOptions{Explain: true})
+}
+
+// benchmarkTextStream streams evs round after round, each round later, as
+// a longer capture would be; the records are moved in place (a record
+// streamed in the previous round has long been printed).
+func benchmarkTextStream(b *testing.B, evs []trace.Event, opts TextOptions) {
+	base := make([]time.Time, len(evs))
+	for i, ev := range evs {
+		base[i] = ev.Time()
 	}
 	b.ReportAllocs()
-	ts := NewTextStream(discard{}, TextOptions{}, 16)
+	ts := NewTextStream(discard{}, opts, 16)
 	i := 0
 	for b.Loop() {
-		ev := evs[i%len(evs)]
-		// Each round comes later, as a longer capture would.
-		shiftEvent(&ev, time.Duration(i/len(evs))*time.Second)
+		k := i % len(evs)
+		ev := evs[k]
+		at := base[k].Add(time.Duration(i/len(evs)) * time.Second)
+		switch {
+		case ev.Packet != nil:
+			ev.Packet.Time = at
+		case ev.State != nil:
+			ev.State.Time = at
+		case ev.Call != nil:
+			ev.Call.Start = at
+		case ev.Note != nil:
+			ev.Note.Time = at
+		}
 		ts.Event(ev)
 		i++
 	}
@@ -157,3 +187,109 @@ func shiftEvent(ev *trace.Event, d time.Duration) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestRelTimesAsFmtPrintsThem: the time column is fmt's "%10.6f" of the
+// seconds, rounding as the float rounds: halfway microseconds, seconds
+// carried by the rounding, negative times, times past exactRelLimit, and
+// relFormat's kept column as times go forth and back.
+func TestRelTimesAsFmtPrintsThem(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ds := []time.Duration{0, 1, 499, 500, 501, 999, 1000, 1500, 2500, 999_999_499, 999_999_500, 999_999_501, time.Second,
+		-1, -499, -500, -501, -time.Second, 9_999_999_999_500, exactRelLimit - 1, exactRelLimit, exactRelLimit + 500,
+		445999244110978512, 1<<63 - 1, -1 << 63}
+	for range 200000 {
+		var d time.Duration
+		switch r.IntN(4) {
+		case 0:
+			d = time.Duration(r.Int64N(int64(exactRelLimit)))
+		case 1:
+			d = time.Duration(r.Int64N(1e12))/1000*1000 + time.Duration(499+r.IntN(3))
+		case 2:
+			d = time.Duration(r.Int64N(1 << 62))
+		default:
+			d = time.Duration(r.Int64N(1e10))
+		}
+		ds = append(ds, d)
+	}
+	var rf relFormat
+	for i, d := range ds {
+		want := fmt.Sprintf("%10.6f", d.Seconds())
+		if got := string(appendRel(nil, d)); got != want {
+			t.Fatalf("appendRel(%d) = %q, want %q", int64(d), got, want)
+		}
+		if i > 0 && r.IntN(2) == 0 {
+			d = ds[i-1] + time.Duration(r.IntN(3000)) // often the same second
+			want = fmt.Sprintf("%10.6f", d.Seconds())
+		}
+		if got := string(rf.append([]byte("x"), d)); got != "x"+want {
+			t.Fatalf("relFormat.append(%d) after %d = %q, want %q", int64(d), int64(ds[max(i-1, 0)]), got, "x"+want)
+		}
+	}
+}
+
+// TestExplainWrapsAsTextDoes: the flat stream's narration is wrapped as
+// writeExplain wraps it, for English, Chinese, runs of spaces, words
+// longer than a line, lines that end exactly at the margin, bad UTF-8.
+func TestExplainWrapsAsTextDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{" ", "  ", "a", "word", "sequence", "number,", strings.Repeat("x", 90), "SYN", "占", "用一个序列号。", "，", "é", "\xff", "\t", "\n", "ｱ"}
+	texts := []string{"", " ", "   ", "a", strings.Repeat("abcd ", 40), strings.Repeat("ab ", 43), strings.Repeat("字", 50), strings.Repeat(" ", 100) + "x"}
+	for range 5000 {
+		var sb strings.Builder
+		for range r.IntN(60) {
+			sb.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		texts = append(texts, sb.String())
+	}
+	for _, text := range texts {
+		var want, got bytes.Buffer
+		bw := bufio.NewWriter(&want)
+		writeExplain(bw, []string{text})
+		bw.Flush()
+		f := &flatStream{w: bufio.NewWriter(&got)}
+		f.writeExplain(text)
+		f.w.Flush()
+		if got.String() != want.String() {
+			t.Fatalf("narration %q:\n%q\nwant\n%q", text, got.String(), want.String())
+		}
+	}
+}
+
+// TestPacketLabelsAndLaneLabelsAsTheLadderMakesThem: the flat stream's
+// own appenders make the labels the ladder makes.
+func TestPacketLabelsAndLaneLabelsAsTheLadderMakesThem(t *testing.T) {
+	for _, ev := range randomTimeline(9, 5000) {
+		if p := ev.Packet; p != nil {
+			if got, want := string(appendPacketLabel([]byte("x"), p)), "x"+PacketLabel(p); got != want {
+				t.Errorf("appendPacketLabel = %q, want %q", got, want)
+			}
+		}
+	}
+	for _, l := range []Lane{{Name: "client"}, {Name: "server", Endpoint: server}, {Name: "127.0.0.1:12345", Endpoint: server},
+		{Name: "host", Endpoint: netip.MustParseAddrPort("[fe80::1%eth0]:80")}, {Name: "h", Endpoint: netip.MustParseAddrPort("[::ffff:10.0.0.1]:0")}, {}} {
+		if got := string(appendLabel([]byte("x"), l)); got != "x"+l.Label() {
+			t.Errorf("appendLabel(%+v) = %q, want %q", l, got, "x"+l.Label())
+		}
+	}
+}
+
+// TestTextStreamWriteError: with a failing writer, a long stream says so.
+func TestTextStreamWriteError(t *testing.T) {
+	ts := NewTextStream(failWriter{}, TextOptions{}, 3)
+	var err error
+	for _, ev := range echoes(2000) {
+		if err = ts.Event(ev); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = ts.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("error %v, want the writer's", err)
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write(p []byte) (int, error) { return 0, errors.New("disk full") }

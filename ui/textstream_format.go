@@ -1,0 +1,235 @@
+package ui
+
+import (
+	"bufio"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+// relFormat renders the time column of the flat rows: seconds with six
+// decimals, right-aligned in timeWidth columns, exactly as fmt's "%10.6f"
+// of d.Seconds() does. It keeps the last column it rendered: rows often
+// share their instant, and more often their second, so that only the
+// decimals change.
+type relFormat struct {
+	us   int64 // the microseconds text holds, if n > 0
+	text [32]byte
+	n    int // the length of text; 0 when it holds nothing
+}
+
+// exactRelLimit bounds the times rendered in fixed point: below it,
+// d.Seconds() is within 0.1 ns of d, so that rounding the float to whole
+// microseconds rounds d the same way unless d lies exactly halfway
+// between two microseconds.
+const exactRelLimit = 1e15 // ns, 11.6 days
+
+func (r *relFormat) append(b []byte, d time.Duration) []byte {
+	if d < 0 || d >= exactRelLimit || d%1000 == 500 {
+		return appendRelFloat(b, d)
+	}
+	us := int64(d) / 1000
+	if d%1000 > 500 {
+		us++
+	}
+	if r.n == 0 || us/1e6 != r.us/1e6 {
+		r.n = len(appendRelMicros(r.text[:0], us))
+	} else if us != r.us {
+		putMicros(r.text[r.n-6:r.n], us%1e6)
+	}
+	r.us = us
+	return append(b, r.text[:r.n]...)
+}
+
+// appendRel appends d in seconds with six decimals, right-aligned in the
+// time column, as fmt's "%10.6f" of d.Seconds() does.
+func appendRel(b []byte, d time.Duration) []byte {
+	if d < 0 || d >= exactRelLimit || d%1000 == 500 {
+		return appendRelFloat(b, d)
+	}
+	us := int64(d) / 1000
+	if d%1000 > 500 {
+		us++
+	}
+	return appendRelMicros(b, us)
+}
+
+// appendRelMicros appends us microseconds (≥ 0) as seconds with six
+// decimals, right-aligned in the time column.
+func appendRelMicros(b []byte, us int64) []byte {
+	var buf [24]byte
+	i := len(buf) - 6
+	putMicros(buf[i:], us%1e6)
+	i--
+	buf[i] = '.'
+	for sec := us / 1e6; ; {
+		i--
+		buf[i] = byte('0' + sec%10)
+		sec /= 10
+		if sec == 0 {
+			break
+		}
+	}
+	for n := len(buf) - i; n < timeWidth; n++ {
+		b = append(b, ' ')
+	}
+	return append(b, buf[i:]...)
+}
+
+// putMicros writes frac (< 1e6) as six digits into b.
+func putMicros(b []byte, frac int64) {
+	_ = b[5]
+	hi, mid, lo := frac/10000, frac/100%100, frac%100
+	b[0], b[1] = smallDigits[2*hi], smallDigits[2*hi+1]
+	b[2], b[3] = smallDigits[2*mid], smallDigits[2*mid+1]
+	b[4], b[5] = smallDigits[2*lo], smallDigits[2*lo+1]
+}
+
+// smallDigits is "00" to "99".
+const smallDigits = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// appendRelFloat is appendRel through the float, for the times fixed point
+// cannot render as the float does.
+func appendRelFloat(b []byte, d time.Duration) []byte {
+	start := len(b)
+	b = strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
+	if n := len(b) - start; n < timeWidth {
+		pad := timeWidth - n
+		b = append(b, "          "[:pad]...)
+		copy(b[start+pad:], b[start:start+n])
+		for i := start; i < start+pad; i++ {
+			b[i] = ' '
+		}
+	}
+	return b
+}
+
+// explainIndent is where narration lines start.
+const explainIndent = "              " // timeWidth+4 spaces
+
+// writeExplain prints one narration under a row as writeExplain of text.go
+// does (indented, wrapped at explainWidth columns: before a space, or
+// around a wide character), without making its words and lines: each line
+// is a piece of text, written as it is.
+func (f *flatStream) writeExplain(text string) {
+	if !utf8.ValidString(text) {
+		// text.go's lines replace bad bytes with U+FFFD.
+		writeExplain(f.w, []string{text})
+		return
+	}
+	w := f.w
+	const width = explainWidth - len(explainIndent)
+	ls, le := 0, 0 // the line so far: text[ls:le]
+	col := 0       // its columns
+	word := func(ws, we, n int) {
+		if col > 0 && col+n > width {
+			writeExplainLine(w, text[ls:le])
+			col = 0
+			for ws < we && text[ws] == ' ' {
+				ws++
+				n--
+			}
+			ls = ws
+		}
+		le = we
+		col += n
+	}
+	ws, n := 0, 0 // the word so far: text[ws:i], n columns
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			if c == ' ' && i > ws {
+				word(ws, i, n)
+				ws, n = i, 0
+			}
+			n++
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if isWide(r) {
+			if i > ws {
+				word(ws, i, n)
+			}
+			word(i, i+size, 2)
+			ws, n = i+size, 0
+		} else {
+			n++
+		}
+		i += size
+	}
+	if ws < len(text) {
+		word(ws, len(text), n)
+	}
+	if le > ls {
+		writeExplainLine(w, text[ls:le])
+	}
+}
+
+// writeExplainLine prints one narration line, without its trailing spaces.
+func writeExplainLine(w *bufio.Writer, s string) {
+	for len(s) > 0 && s[len(s)-1] == ' ' {
+		s = s[:len(s)-1]
+	}
+	w.WriteString(explainIndent)
+	w.WriteString(s)
+	w.WriteByte('\n')
+}
+
+// appendPacketLabel is AppendPacketLabel, with a TCP segment's flags read
+// in one pass.
+func appendPacketLabel(b []byte, p *trace.Packet) []byte {
+	if p.Proto != "tcp" {
+		return AppendPacketLabel(b, p)
+	}
+	var syn, fin, ack bool
+	for i := 0; i < len(p.Flags); i++ {
+		switch p.Flags[i] {
+		case 'S':
+			syn = true
+		case 'F':
+			fin = true
+		case '.':
+			ack = true
+		}
+	}
+	b = append(b, p.Flags...)
+	if p.Len > 0 {
+		b = append(b, " seq="...)
+		b = strconv.AppendUint(b, uint64(p.RSeq), 10)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, uint64(p.RSeq+uint32(p.Len)), 10)
+	} else if syn || fin || !ack {
+		b = append(b, " seq="...)
+		b = strconv.AppendUint(b, uint64(p.RSeq), 10)
+	}
+	if ack {
+		b = append(b, " ack="...)
+		b = strconv.AppendUint(b, uint64(p.RAck), 10)
+	}
+	if syn {
+		b = append(b, " win="...)
+		b = strconv.AppendInt(b, int64(p.Win), 10)
+	}
+	if p.Len > 0 {
+		b = append(b, " len="...)
+		b = strconv.AppendInt(b, int64(p.Len), 10)
+	}
+	if p.Error != "" {
+		b = append(b, " ["...)
+		b = append(b, p.Error...)
+		b = append(b, ']')
+	}
+	return b
+}
