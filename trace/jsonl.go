@@ -125,34 +125,70 @@ func formatTime(t time.Time) string {
 
 // Encoder writes events as JSON Lines.
 type Encoder struct {
-	w    *bufio.Writer
+	w    io.Writer
+	err  error  // the first write error; every later call returns it
+	buf  []byte // lines not yet written to w
 	base time.Time
 
-	line    []byte // the line being made
-	sec     int64  // the second secText renders
-	secText []byte // "2006-01-02T15:04:05." of sec
+	baseSec  int64 // base as Unix seconds and nanoseconds
+	baseNsec int
+	baseMono bool // base has a monotonic clock reading, which t.Sub uses
+
+	sec     int64                 // the second secText renders
+	secLen  int                   // the length of secText; 0 when none yet
+	secText [endpointTextMax]byte // `"2006-01-02T15:04:05.` of sec
+	v4      v4Cache
+	v6      endpointCache
 }
 
+// encodeBuffer is the size of the lines an Encoder gathers before it
+// writes them out.
+const encodeBuffer = 64 << 10
+
 // NewEncoder returns an encoder writing to w. rel is counted from base; a
-// zero base means "from the first event encoded".
+// zero base means "from the first event encoded". Lines are buffered:
+// call Flush at the end.
 func NewEncoder(w io.Writer, base time.Time) *Encoder {
-	return &Encoder{w: bufio.NewWriterSize(w, 64<<10), base: base}
+	e := &Encoder{w: w, buf: make([]byte, 0, encodeBuffer)}
+	e.setBase(base)
+	return e
+}
+
+// maxSecs bounds the offsets from the base that Encode works out itself:
+// within ±285 years a Duration does not overflow.
+const maxSecs = 9e9
+
+func (e *Encoder) setBase(t time.Time) {
+	e.base, e.baseSec, e.baseNsec = t, t.Unix(), t.Nanosecond()
+	e.baseMono = t != t.Round(0)
 }
 
 // Encode writes one event as one line.
 func (e *Encoder) Encode(ev Event) error {
+	if e.err != nil {
+		return e.err
+	}
 	t := ev.Time()
 	if e.base.IsZero() {
-		e.base = t
+		e.setBase(t)
 	}
-	b, err := e.appendEvent(e.line[:0], ev, t.Sub(e.base).Seconds())
+	var rel time.Duration
+	if ds := t.Unix() - e.baseSec; !e.baseMono && ds > -maxSecs && ds < maxSecs {
+		// t.Sub(e.base) without its overflow test: the base has no
+		// monotonic clock reading, and the offset fits a Duration.
+		rel = time.Duration(ds)*time.Second + time.Duration(t.Nanosecond()-e.baseNsec)
+	} else {
+		rel = t.Sub(e.base)
+	}
+	b, err := e.appendEvent(e.buf, ev, rel)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	e.line = b
-	_, err = e.w.Write(b)
-	return err
+	e.buf = append(b, '\n')
+	if len(e.buf) >= encodeBuffer-encodeBuffer/8 {
+		return e.Flush()
+	}
+	return nil
 }
 
 // marshalEvent renders one event as its JSON Lines object.
@@ -186,7 +222,21 @@ func marshalEvent(ev Event, rel float64) ([]byte, error) {
 }
 
 // Flush writes out buffered lines.
-func (e *Encoder) Flush() error { return e.w.Flush() }
+func (e *Encoder) Flush() error {
+	if e.err != nil || len(e.buf) == 0 {
+		return e.err
+	}
+	n, err := e.w.Write(e.buf)
+	if err == nil && n < len(e.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		e.err = err
+		return err
+	}
+	e.buf = e.buf[:0]
+	return nil
+}
 
 func callJSON(head jsonHead, c *Call) jsonCall {
 	j := jsonCall{

@@ -287,3 +287,43 @@ func TestGoldenDecodes(t *testing.T) {
 
 // fiveDigitYear matches a time RFC 3339 cannot hold.
 var fiveDigitYear = regexp.MustCompile(`"(time|end)":"(-|\d{5})`)
+
+// TestEncodeRelIsSub: rel is t.Sub(base) whether or not the times carry
+// a monotonic clock reading (a scenario's do, a capture's do not), for
+// bases given and taken from the first event, and far from the base.
+func TestEncodeRelIsSub(t *testing.T) {
+	now := time.Now() // with a monotonic reading
+	wall := now.Round(0)
+	later := now.Add(time.Second)
+	offs := []time.Duration{0, 7000, -7000, 1500 * time.Millisecond, 2625119 * time.Microsecond, 100 * 365 * 24 * time.Hour, 290 * 365 * 24 * time.Hour, -290 * 365 * 24 * time.Hour}
+	for _, base := range []time.Time{{}, now, wall} {
+		var buf bytes.Buffer
+		enc := NewEncoder(&buf, base)
+		var evs []Event
+		for i, d := range offs {
+			at := []time.Time{now.Add(d), wall.Add(d), later.Add(d).Round(0)}[i%3]
+			evs = append(evs, PacketEvent(&Packet{Frame: i, Time: at, Proto: "tcp"}), StateEvent(&StateChange{Time: at.Add(d)}))
+		}
+		evs = append(evs, NoteEvent(&Note{Text: "no time"}), PacketEvent(&Packet{Time: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)}))
+		from := base
+		for _, ev := range evs {
+			if from.IsZero() {
+				from = ev.Time()
+			}
+			if err := enc.Encode(ev); err != nil {
+				t.Fatal(err)
+			}
+			if err := enc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			want, err := marshalEvent(ev, ev.Time().Sub(from).Seconds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSuffix(buf.String(), "\n"); got != string(want) {
+				t.Fatalf("base %v:\n got  %s\n want %s", base, got, want)
+			}
+			buf.Reset()
+		}
+	}
+}
