@@ -24,6 +24,7 @@ func keyOf(tcp bool, src, dst netip.AddrPort) flowKey {
 type conn struct {
 	id    int
 	proto string
+	tcp   bool        // proto == "tcp"
 	ends  [2]endpoint // [0] the client, [1] the server
 
 	// Wireshark's relative sequence numbers: each direction counts from
@@ -31,6 +32,13 @@ type conn struct {
 	// sequence number seen (or one before the first ACK of it).
 	base    [2]seq
 	baseSet [2]bool
+}
+
+// between reports whether c is the connection between a and b, in either
+// direction.
+func (c *conn) between(a, b netip.AddrPort) bool {
+	e0, e1 := &c.ends[0].addr, &c.ends[1].addr
+	return *e0 == a && *e1 == b || *e0 == b && *e1 == a
 }
 
 // side returns the index in ends of the endpoint at ap: 0 or 1.
@@ -99,6 +107,9 @@ func (d *Decoder) Forget(conn int) {
 	if d.byKey[k] == c {
 		delete(d.byKey, k)
 	}
+	if d.last == c {
+		d.last = nil
+	}
 	d.conns[conn-1] = nil
 }
 
@@ -126,8 +137,10 @@ func (d *Decoder) State(conn int, ep trace.Endpoint) trace.State {
 // changes to d.m.changes.
 func (d *Decoder) track(p *trace.Packet, flags byte) {
 	tcp := p.Proto == "tcp"
-	k := keyOf(tcp, p.Src, p.Dst)
-	c := d.byKey[k]
+	c := d.last
+	if c == nil || c.tcp != tcp || !c.between(p.Src, p.Dst) {
+		c = d.byKey[keyOf(tcp, p.Src, p.Dst)]
+	}
 	// The segment lives in the decoder: handlers are called through
 	// function values, so a local one would escape to the heap.
 	s := &d.seg
@@ -137,7 +150,10 @@ func (d *Decoder) track(p *trace.Packet, flags byte) {
 	}
 	syn := tcp && s.has(flagSYN) && !s.has(flagACK)
 	if c == nil || syn && c.finished() && !c.sameSYN(s, p.Src) {
-		c = d.open(k, p, s)
+		c = d.open(keyOf(tcp, p.Src, p.Dst), p, s)
+	}
+	if d.last != c {
+		d.last = c
 	}
 	p.Conn = c.id
 	if !tcp {
@@ -162,7 +178,7 @@ func (c *conn) sameSYN(s *segment, src netip.AddrPort) bool {
 // implies (SYN_SENT/SYN_RECV before a SYN-ACK, else ESTABLISHED), without
 // emitting a transition for that assumption.
 func (d *Decoder) open(k flowKey, p *trace.Packet, s *segment) *conn {
-	c := &conn{id: len(d.conns) + 1, proto: p.Proto}
+	c := &conn{id: len(d.conns) + 1, proto: p.Proto, tcp: p.Proto == "tcp"}
 	c.ends[0].addr, c.ends[1].addr = p.Src, p.Dst
 	c.ends[0].peer, c.ends[1].peer = &c.ends[1], &c.ends[0]
 	if p.Proto == "tcp" {

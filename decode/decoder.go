@@ -14,14 +14,23 @@ type Decoder struct {
 	m     machine
 	seg   segment // the segment being tracked
 
+	// last is the connection of the last packet tracked, tried before
+	// byKey: a capture's packets mostly come in runs of one connection.
+	// It is always byKey's entry for its own 4-tuple, or nil.
+	last *conn
+
 	// Slabs from which packets, payload copies, state changes and event
 	// slices are carved, so that Feed costs no allocation per packet in
-	// steady state. Nothing carved out is ever reused.
+	// steady state. Nothing carved out is ever reused. Each slab is
+	// carved from its index on (the slice itself changes only when a new
+	// slab is made: a slice header stored per packet costs a write
+	// barrier while the collector runs).
 	packets []trace.Packet
 	states  []trace.StateChange
 	events  []trace.Event
 	bytes   []byte
-	scratch []trace.Event
+	pi, si  int // the next free packet and state change
+	ei, bi  int // the next free event and byte
 }
 
 // NewDecoder returns a decoder that has seen no frame yet.
@@ -30,6 +39,10 @@ func NewDecoder() *Decoder {
 }
 
 const slabLen = 256
+
+// packetSlabLen is the length of a packet slab: 64 packets fit in a small
+// object (under 32 KiB), which is cheaper to allocate than a large one.
+const packetSlabLen = 64
 
 // Feed decodes frame number frameNo (1-based, as the caller counts them) and
 // returns its packet event followed by the state changes it caused, each
@@ -41,44 +54,53 @@ const slabLen = 256
 func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
 	p := d.newPacket()
 	p.Frame, p.Time = frameNo, f.Time
-	flags, ok := d.ld.decode(p, f.LinkType, f.Data)
-	p.Payload = d.copyBytes(p.Payload)
+	flags, payload, ok := d.ld.decode(p, f.LinkType, f.Data)
+	p.Payload = d.copyBytes(payload)
 
-	d.scratch = append(d.scratch[:0], trace.PacketEvent(p))
+	n := 1
 	if ok {
 		d.m.changes = d.m.changes[:0]
 		d.track(p, flags)
-		for _, ch := range d.m.changes {
-			sc := d.newState()
-			*sc = trace.StateChange{Time: p.Time, Endpoint: ch.ep.addr, Conn: p.Conn, From: ch.from, To: ch.to, Source: trace.SourceInferred}
-			d.scratch = append(d.scratch, trace.StateEvent(sc))
-		}
+		n += len(d.m.changes)
 	}
-	n := len(d.scratch)
-	if len(d.events) < n {
-		d.events = make([]trace.Event, max(slabLen, n))
+	// The events are written straight into their slab: no scratch slice
+	// copied over (a copy of pointers costs write barriers while the
+	// collector runs).
+	if len(d.events)-d.ei < n {
+		d.events, d.ei = make([]trace.Event, max(slabLen, n)), 0
 	}
-	out := d.events[:n:n]
-	d.events = d.events[n:]
-	copy(out, d.scratch)
+	out := d.events[d.ei : d.ei+n : d.ei+n]
+	d.ei += n
+	// The slab is zeroed and each event written once: setting the fields
+	// trace.PacketEvent and trace.StateEvent set is the same as assigning
+	// their results, without a barrier for every pointer of the Event
+	// (TestFeedEventsAreTraceEvents holds it).
+	out[0].Kind, out[0].Packet = trace.KindPacket, p
+	for i := 1; i < n; i++ {
+		ch := &d.m.changes[i-1]
+		sc := d.newState()
+		sc.Time, sc.Endpoint, sc.Conn = p.Time, ch.ep.addr, p.Conn
+		sc.From, sc.To, sc.Source = ch.from, ch.to, trace.SourceInferred
+		out[i].Kind, out[i].State = trace.KindState, sc
+	}
 	return out
 }
 
 func (d *Decoder) newPacket() *trace.Packet {
-	if len(d.packets) == 0 {
-		d.packets = make([]trace.Packet, slabLen)
+	if d.pi == len(d.packets) {
+		d.packets, d.pi = make([]trace.Packet, packetSlabLen), 0
 	}
-	p := &d.packets[0]
-	d.packets = d.packets[1:]
+	p := &d.packets[d.pi]
+	d.pi++
 	return p
 }
 
 func (d *Decoder) newState() *trace.StateChange {
-	if len(d.states) == 0 {
-		d.states = make([]trace.StateChange, slabLen/4)
+	if d.si == len(d.states) {
+		d.states, d.si = make([]trace.StateChange, slabLen/4), 0
 	}
-	s := &d.states[0]
-	d.states = d.states[1:]
+	s := &d.states[d.si]
+	d.si++
 	return s
 }
 
@@ -88,10 +110,10 @@ func (d *Decoder) copyBytes(b []byte) []byte {
 	if n == 0 {
 		return nil
 	}
-	if cap(d.bytes)-len(d.bytes) < n {
-		d.bytes = make([]byte, 0, 64<<10)
+	if len(d.bytes)-d.bi < n {
+		d.bytes, d.bi = make([]byte, 64<<10), 0
 	}
-	start := len(d.bytes)
-	d.bytes = append(d.bytes, b[:n]...)
-	return d.bytes[start:len(d.bytes):len(d.bytes)]
+	start := d.bi
+	d.bi += copy(d.bytes[start:], b[:n])
+	return d.bytes[start:d.bi:d.bi]
 }

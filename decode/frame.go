@@ -47,10 +47,15 @@ type layerDecoder struct {
 	parsers [numFirst]*gopacket.DecodingLayerParser // by firstLayer's index
 	decoded []gopacket.LayerType
 
-	// strs is a slab the options strings are carved from, so that
-	// rendering them allocates nothing per packet; what is carved out is
-	// never written again.
+	// layersOnly turns decodeFast off: the differential tests compare
+	// the two paths.
+	layersOnly bool
+
+	// strs is a slab the options strings are carved from, from index
+	// stri on, so that rendering them allocates nothing per packet; what
+	// is carved out is never written again.
 	strs []byte
+	stri int
 }
 
 // options renders a TCP options area (see tcpOptions) into the slab.
@@ -60,12 +65,11 @@ func (ld *layerDecoder) options(opts []byte) string {
 	}
 	// An options area is at most 40 bytes; its rendering is at most a
 	// few hundred.
-	if cap(ld.strs)-len(ld.strs) < 1024 {
-		ld.strs = make([]byte, 0, 64<<10)
+	if len(ld.strs)-ld.stri < 1024 {
+		ld.strs, ld.stri = make([]byte, 64<<10), 0
 	}
-	start := len(ld.strs)
-	ld.strs = appendTCPOptions(ld.strs, opts)
-	b := ld.strs[start:len(ld.strs):len(ld.strs)]
+	b := appendTCPOptions(ld.strs[ld.stri:ld.stri], opts)
+	ld.stri += len(b)
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
@@ -131,11 +135,29 @@ func firstLayer(linkType int, data []byte) (i int, ok bool) {
 	return 0, false
 }
 
-// decode fills p (Frame and Time aside) from the frame's bytes. It returns
-// the TCP flag byte for TCP segments, and ok when p has a TCP or UDP header
-// and so belongs to a connection. p.Payload is left pointing into data; the
-// caller copies it.
-func (ld *layerDecoder) decode(p *trace.Packet, linkType int, data []byte) (flags byte, ok bool) {
+// decode fills p (Frame, Time and Payload aside) from the frame's bytes.
+// It returns the TCP flag byte for TCP segments, the payload (pointing into
+// data: the caller copies it into p.Payload), and ok when p has a TCP or
+// UDP header and so belongs to a connection.
+//
+// The common frames (plain TCP or UDP over IPv4 without options or
+// fragments, or over IPv6 without extension headers, after one of the usual
+// link headers) take decodeFast; everything else, and every frame with an
+// error, takes decodeLayers. Both decode a frame identically.
+func (ld *layerDecoder) decode(p *trace.Packet, linkType int, data []byte) (flags byte, payload []byte, ok bool) {
+	if !ld.layersOnly {
+		if flags, payload, ok, done := ld.decodeFast(p, linkType, data); done {
+			return flags, payload, ok
+		}
+	}
+	flags, ok = ld.decodeLayers(p, linkType, data)
+	return flags, p.Payload, ok
+}
+
+// decodeLayers decodes a frame through gopacket's DecodingLayerParser: any
+// frame the decoder supports, errors included. It fills p as decode does,
+// and leaves p.Payload pointing into data.
+func (ld *layerDecoder) decodeLayers(p *trace.Packet, linkType int, data []byte) (flags byte, ok bool) {
 	fi, ok := firstLayer(linkType, data)
 	if !ok {
 		p.Proto = "other"
