@@ -112,11 +112,18 @@ type flatStream struct {
 	free    []*flatConn // forgotten conns, for reuse
 	pending []pendingReturn
 
-	// The event not laid out yet (if has), and after a packet the state
-	// changes that follow it at its instant.
-	held  trace.Event
-	has   bool
-	folds []trace.Event
+	// The event not laid out yet: what it is, its record (in the field
+	// of its kind; the others are left as they were) and its narration
+	// (when narrations are printed); after a packet, the state changes
+	// that follow it at its instant, and their narrations.
+	held         heldKind
+	call         *trace.Call
+	packet       *trace.Packet
+	state        *trace.StateChange
+	note         *trace.Note
+	explainText  string
+	folds        []*trace.StateChange
+	foldExplains []string
 
 	// The lanes' labels, as far as made (a label is fixed when first
 	// needed), one after another in labelText: label i ends at labelEnd[i].
@@ -140,17 +147,47 @@ func newFlatStream(w *bufio.Writer, explain bool, start time.Time) *flatStream {
 	return &flatStream{w: w, explain: explain, start: start, lanes: newLaneIndex(nil), states: map[stateKey]trace.State{}, conns: map[int]*flatConn{}}
 }
 
+// heldKind says what a flatStream holds.
+type heldKind uint8
+
+const (
+	heldNothing heldKind = iota
+	heldCall
+	heldPacket
+	heldState
+	heldNote
+	heldEmpty // an event without a record: it prints nothing
+)
+
 // event takes the next event: a state change of the held packet is kept
 // with it; any other event lays out the held one and is held in turn.
+// (Only the record and the narration are kept: fewer pointers to write.)
 func (f *flatStream) event(ev trace.Event) {
-	if f.has {
-		if p := f.held.Packet; p != nil && foldsInto(ev, p) {
-			f.folds = append(f.folds, ev)
-			return
+	if f.held == heldPacket && foldsInto(ev, f.packet) {
+		f.folds = append(f.folds, ev.State)
+		if f.explain {
+			f.foldExplains = append(f.foldExplains, ev.Explain)
 		}
-		f.layOut(&ev)
+		return
 	}
-	f.held, f.has = ev, true
+	if f.held != heldNothing {
+		f.layOut(ev.Time(), true)
+	}
+	switch {
+	case ev.Call != nil:
+		f.held, f.call = heldCall, ev.Call
+	case ev.Packet != nil:
+		f.held, f.packet = heldPacket, ev.Packet
+	case ev.State != nil:
+		f.held, f.state = heldState, ev.State
+	case ev.Note != nil:
+		f.held, f.note = heldNote, ev.Note
+	default:
+		f.held = heldEmpty
+	}
+	if f.explain {
+		f.explainText = ev.Explain
+	}
 }
 
 func foldsInto(ev trace.Event, p *trace.Packet) bool {
@@ -159,45 +196,44 @@ func foldsInto(ev trace.Event, p *trace.Packet) bool {
 }
 
 func (f *flatStream) close() {
-	if f.has {
-		f.layOut(nil)
+	if f.held != heldNothing {
+		f.layOut(time.Time{}, false)
 	}
 	f.flushReturns(time.Time{}, true)
 }
 
 // layOut lays out and prints the held event (with the state changes
-// folded into it); next is the event after them, nil at the end.
-func (f *flatStream) layOut(next *trace.Event) {
-	ev := &f.held
-	switch {
-	case ev.Call != nil:
-		c := ev.Call
+// folded into it); next is the time of the event after them, if hasNext.
+func (f *flatStream) layOut(next time.Time, hasNext bool) {
+	explain := f.explainText
+	switch f.held {
+	case heldCall:
+		c := f.call
 		f.flushReturns(c.Start, false)
 		lane := f.callLane(c)
 		b := f.begin(c.Start)
 		b = f.appendName(b, lane)
 		b = append(b, ": "...)
 		switch {
-		case !c.End.IsZero() && next != nil && next.Time().Before(c.End):
+		case !c.End.IsZero() && hasNext && next.Before(c.End):
 			// Other events overtook it: its entry now, its return later.
 			b = append(b, c.Signature()...)
 			b = append(b, " …"...)
 			f.end(b, "")
-			f.pending = append(f.pending, pendingReturn{call: c, lane: lane, explain: ev.Explain})
+			f.pending = append(f.pending, pendingReturn{call: c, lane: lane, explain: explain})
 		case c.Inferred != "":
 			b = append(b, c.Inferred...)
 			b = append(b, " (inferred)"...)
-			f.end(b, ev.Explain)
+			f.end(b, explain)
 		default:
 			b = append(b, callText(c, c.Op.Blocking())...)
-			f.end(b, ev.Explain)
+			f.end(b, explain)
 		}
-	case ev.Packet != nil:
-		p := ev.Packet
+	case heldPacket:
+		p := f.packet
 		f.flushReturns(p.Time, false)
 		fc := f.conn(p)
-		for i := range f.folds {
-			s := f.folds[i].State
+		for _, s := range f.folds {
 			if fc != nil {
 				f.setStateOf(fc, s) // the fold's conn is the packet's
 			} else {
@@ -238,16 +274,18 @@ func (f *flatStream) layOut(next *trace.Event) {
 			b = append(b, stateName(toState)...)
 			b = append(b, ']')
 		}
-		f.end(b, ev.Explain)
+		f.end(b, explain)
 		if f.explain {
-			for i := range f.folds {
-				f.writeExplain(f.folds[i].Explain)
+			for _, x := range f.foldExplains {
+				if x != "" {
+					f.writeExplain(x)
+				}
 			}
+			f.foldExplains = f.foldExplains[:0]
 		}
-		clear(f.folds)
-		f.folds = f.folds[:0]
-	case ev.State != nil:
-		s := ev.State
+		f.folds = f.folds[:0] // the records left behind are overwritten by the next ones
+	case heldState:
+		s := f.state
 		f.flushReturns(s.Time, false)
 		f.setState(s)
 		if s.Source == trace.SourceKernel {
@@ -258,10 +296,10 @@ func (f *flatStream) layOut(next *trace.Event) {
 			b = append(b, " → "...)
 			b = append(b, s.To...)
 			b = append(b, " (kernel)"...)
-			f.end(b, ev.Explain)
+			f.end(b, explain)
 		}
-	case ev.Note != nil:
-		n := ev.Note
+	case heldNote:
+		n := f.note
 		f.flushReturns(n.Time, false)
 		b := f.begin(n.Time)
 		b = append(b, "── "...)
@@ -272,7 +310,6 @@ func (f *flatStream) layOut(next *trace.Event) {
 			b = append(b, "error: "...)
 		}
 		b = append(b, n.Text...)
-		explain := ev.Explain
 		if explain == n.Text {
 			explain = ""
 		}
@@ -281,7 +318,7 @@ func (f *flatStream) layOut(next *trace.Event) {
 			f.forgetConn(n.Conn)
 		}
 	}
-	f.has = false // f.held is overwritten by the next event
+	f.held = heldNothing
 }
 
 // callLane is the lane of a call's program (made the first time it acts),
