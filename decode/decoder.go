@@ -55,7 +55,9 @@ func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
 	p := d.newPacket()
 	p.Frame, p.Time = frameNo, f.Time
 	flags, payload, ok := d.ld.decode(p, f.LinkType, f.Data)
-	p.Payload = d.copyBytes(payload)
+	if len(payload) > 0 {
+		p.Payload = d.copyBytes(payload)
+	}
 
 	n := 1
 	if ok {

@@ -165,7 +165,9 @@ func (ld *layerDecoder) decodeFast(p *trace.Packet, linkType int, data []byte) (
 		p.Seq = binary.BigEndian.Uint32(hdr[4:])
 		p.Ack = binary.BigEndian.Uint32(hdr[8:])
 		p.Win = int(binary.BigEndian.Uint16(hdr[14:]))
-		p.Options = ld.options(hdr[20:])
+		if hlen > 20 { // p is zero: "" needs no store (nor its write barrier)
+			p.Options = ld.options(hdr[20:])
+		}
 		p.Len = declared - hlen
 		payload = ipPayload[hlen:]
 		noteTruncated(p, len(payload))

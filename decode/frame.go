@@ -135,7 +135,8 @@ func firstLayer(linkType int, data []byte) (i int, ok bool) {
 	return 0, false
 }
 
-// decode fills p (Frame, Time and Payload aside) from the frame's bytes.
+// decode fills p (Frame, Time and Payload aside), a zero packet, from the
+// frame's bytes.
 // It returns the TCP flag byte for TCP segments, the payload (pointing into
 // data: the caller copies it into p.Payload), and ok when p has a TCP or
 // UDP header and so belongs to a connection.
@@ -151,7 +152,8 @@ func (ld *layerDecoder) decode(p *trace.Packet, linkType int, data []byte) (flag
 		}
 	}
 	flags, ok = ld.decodeLayers(p, linkType, data)
-	return flags, p.Payload, ok
+	payload, p.Payload = p.Payload, nil
+	return flags, payload, ok
 }
 
 // decodeLayers decodes a frame through gopacket's DecodingLayerParser: any
