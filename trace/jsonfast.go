@@ -17,9 +17,12 @@ import (
 // was made faster.
 //
 // The common values cost little: the date and time of day are kept for
-// the last second seen, endpoints' text for the last few endpoints,
-// offsets in whole nanoseconds are printed from the integer, keys go out
-// with their neighbouring constant text in one append.
+// the last second seen, the text of IPv4 endpoints in a small hashed
+// cache and of the last four IPv6 ones, offsets in whole nanoseconds are
+// printed from the integer, integers eight digits at a time, the words
+// of the vocabulary (states, ops, flags, inferred calls) as constants,
+// keys with their neighbouring constant text in one append, and lines
+// go straight into the Encoder's buffer.
 func (e *Encoder) appendEvent(b []byte, ev Event, rel time.Duration) ([]byte, error) {
 	var t time.Time
 	switch {
@@ -463,10 +466,10 @@ func (c *v4Cache) append(b []byte, ep Endpoint) []byte {
 	return b
 }
 
-// endpointCache keeps the quoted text of the last few IPv6 endpoints
+// v6Cache keeps the quoted text of the last few IPv6 endpoints
 // written with their ports: a replay names the same few endpoints over
 // and over, and netip takes a while to find an IPv6 address's text.
-type endpointCache struct {
+type v6Cache struct {
 	ep   [4]Endpoint
 	n    [4]uint8
 	text [4][endpointTextMax]byte
@@ -477,7 +480,7 @@ type endpointCache struct {
 // groups `]:65535"`, with room for a short zone.
 const endpointTextMax = 64
 
-func (c *endpointCache) append(b []byte, ep Endpoint) []byte {
+func (c *v6Cache) append(b []byte, ep Endpoint) []byte {
 	for i := range c.ep {
 		if c.ep[i] == ep && c.n[i] != 0 {
 			return appendBlock(b, &c.text[i], int(c.n[i]))

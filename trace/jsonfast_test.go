@@ -225,8 +225,8 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // TestAppendSecondsMatchesStrconv: offsets printed from the integer are
 // the digits encoding/json gives Duration.Seconds(): every offset below
-// 2 ms, both signs, and random ones of every size, around 2⁵³ ns and at
-// 15 and 16 significant digits.
+// 1.001 ms (below 2 µs with both signs), and random ones of every size,
+// around 2⁵³ ns and at 15 and 16 significant digits.
 func TestAppendSecondsMatchesStrconv(t *testing.T) {
 	check := func(d time.Duration) {
 		t.Helper()
@@ -235,12 +235,14 @@ func TestAppendSecondsMatchesStrconv(t *testing.T) {
 			t.Fatalf("%d ns: %s, want %s", int64(d), got[1:], want)
 		}
 	}
-	for d := time.Duration(0); d < 2e6; d++ {
+	for d := time.Duration(0); d < 1e6+1000; d++ {
 		check(d)
-		check(-d)
+		if d < 2000 {
+			check(-d)
+		}
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	for range 2_000_000 {
+	for range 500_000 {
 		d := time.Duration(r.Int64N(1 << uint(r.IntN(63))))
 		switch r.IntN(4) {
 		case 0:

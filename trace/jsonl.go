@@ -138,7 +138,7 @@ type Encoder struct {
 	secLen  int                   // the length of secText; 0 when none yet
 	secText [endpointTextMax]byte // `"2006-01-02T15:04:05.` of sec
 	v4      v4Cache
-	v6      endpointCache
+	v6      v6Cache
 }
 
 // encodeBuffer is the size of the lines an Encoder gathers before it
