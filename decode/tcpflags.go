@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 )
 
@@ -89,10 +90,10 @@ func appendTCPOptions(b []byte, opts []byte) []byte {
 		switch {
 		case kind == 2 && len(data) == 2:
 			b = append(b, "mss "...)
-			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(data)), 10)
+			b = appendUint32(b, uint32(binary.BigEndian.Uint16(data)))
 		case kind == 3 && len(data) == 1:
 			b = append(b, "wscale "...)
-			b = strconv.AppendUint(b, uint64(data[0]), 10)
+			b = appendUint32(b, uint32(data[0]))
 		case kind == 4 && len(data) == 0:
 			b = append(b, "sackOK"...)
 		case kind == 5 && len(data)%8 == 0:
@@ -101,16 +102,16 @@ func appendTCPOptions(b []byte, opts []byte) []byte {
 			b = append(b, ' ')
 			for i := 0; i+8 <= len(data); i += 8 {
 				b = append(b, '{')
-				b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(data[i:])), 10)
+				b = appendUint32(b, binary.BigEndian.Uint32(data[i:]))
 				b = append(b, ':')
-				b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(data[i+4:])), 10)
+				b = appendUint32(b, binary.BigEndian.Uint32(data[i+4:]))
 				b = append(b, '}')
 			}
 		case kind == 8 && len(data) == 8:
 			b = append(b, "TS val "...)
-			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(data)), 10)
+			b = appendUint32(b, binary.BigEndian.Uint32(data))
 			b = append(b, " ecr "...)
-			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(data[4:])), 10)
+			b = appendUint32(b, binary.BigEndian.Uint32(data[4:]))
 		case kind == 30 && len(data) >= 1:
 			b = append(b, "mptcp "...)
 			b = append(b, mptcpSubtype(data[0]>>4)...)
@@ -129,6 +130,69 @@ func appendTCPOptions(b []byte, opts []byte) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// appendUint32 appends v in decimal, as strconv.AppendUint does, writing
+// the digits in place, four at a time from the right, instead of copying
+// them from a buffer: the options of nearly every segment hold two such
+// numbers.
+func appendUint32(b []byte, v uint32) []byte {
+	// The number of digits: log10 from the bit length, then corrected.
+	t := bits.Len32(v|1) * 1233 >> 12
+	n := t + 1
+	if v|1 < pow10[t] {
+		n--
+	}
+	l := len(b)
+	if cap(b)-l < n {
+		return strconv.AppendUint(b, uint64(v), 10)
+	}
+	b = b[:l+n]
+	i := l + n
+	for v >= 10000 {
+		q := v / 10000
+		put4(b[i-4:i], v-q*10000)
+		i -= 4
+		v = q
+	}
+	switch {
+	case v >= 1000:
+		put4(b[i-4:i], v)
+	case v >= 100:
+		q := v / 100
+		b[i-3] = byte('0' + q)
+		put2(b[i-2:i], v-q*100)
+	case v >= 10:
+		put2(b[i-2:i], v)
+	default:
+		b[i-1] = byte('0' + v)
+	}
+	return b
+}
+
+// put4 writes x < 10000 as four digits, put2 x < 100 as two.
+func put4(b []byte, x uint32) {
+	q := x / 100
+	put2(b[:2], q)
+	put2(b[2:4], x-q*100)
+}
+
+func put2(b []byte, x uint32) {
+	b[0], b[1] = digitPairs[2*x], digitPairs[2*x+1]
+}
+
+var pow10 = [...]uint32{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 func mptcpSubtype(st byte) string {
 	names := [...]string{"capable", "join", "dss", "add-addr", "remove-addr", "prio", "fail", "fast-close", "tcprst"}
