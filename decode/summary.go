@@ -138,11 +138,11 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 	args := a.sumArgs
 	clear(args)
 	args["id"], args["client"], args["server"] = ci.id, a.epName(ci.id, ci.client), a.epName(ci.id, ci.server)
-	args["caddr"], args["saddr"] = ci.client.String(), ci.server.String()
 	args["cb"], args["sb"], args["n"] = acc.bytes[0], acc.bytes[1], syns
 	var key string
 	switch {
 	case acc.rst && !synack && ci.sawSYN:
+		args["saddr"] = ci.server.String()
 		key = "summary.refused"
 	case ci.sawSYN && !synack:
 		key = "summary.noanswer"
