@@ -18,7 +18,8 @@ var ErrNotSeekable = errors.New("capture cannot be read again by offset")
 // FrameReader reads single frames of a capture file again, by the byte
 // offset where their record starts (FileSource.Offset before the frame was
 // read), so that a long capture need not be held in memory to show one of
-// its frames. It is safe for use by one goroutine at a time.
+// its frames. Its methods may be called from several goroutines at once
+// (each read has its own reader over the file).
 type FrameReader struct {
 	f      *os.File
 	size   int64
@@ -82,15 +83,61 @@ func OpenFrameReader(path string, first int64) (*FrameReader, error) {
 // ReadAt reads the first frame whose record starts at or after off (pcapng
 // blocks that hold no packet are skipped, as when reading the file through).
 func (r *FrameReader) ReadAt(off int64) (trace.Frame, error) {
-	if off < 0 || off >= r.size {
-		return trace.Frame{}, fmt.Errorf("frame offset %d outside the capture (%d bytes)", off, r.size)
-	}
-	in := io.MultiReader(bytes.NewReader(r.prefix), io.NewSectionReader(r.f, off, r.size-off))
-	src, err := NewFileSource(in)
+	src, err := r.sourceAt(off)
 	if err != nil {
 		return trace.Frame{}, err
 	}
 	return src.Next()
+}
+
+// sourceAt reads the file from off on, as if its first frame were there.
+func (r *FrameReader) sourceAt(off int64) (*FileSource, error) {
+	if off < 0 || off >= r.size {
+		return nil, fmt.Errorf("frame offset %d outside the capture (%d bytes)", off, r.size)
+	}
+	in := io.MultiReader(bytes.NewReader(r.prefix), io.NewSectionReader(r.f, off, r.size-off))
+	return NewFileSource(in)
+}
+
+// readGap is how far apart two frames ReadFrames wants may be for it to
+// read through the records between them rather than start again.
+const readGap = 256 << 10
+
+// ReadFrames reads the frames at offs, offsets as ReadAt takes them (where
+// the record after the previous frame starts), in ascending order, and
+// hands each to fn with its index in offs. Frames near each other are read
+// in one pass through the file, the records between them skipped: a
+// connection's frames cost about what reading that stretch of the file
+// costs, not a new reader each. An error from fn stops it.
+func (r *FrameReader) ReadFrames(offs []int64, fn func(i int, f trace.Frame) error) error {
+	var (
+		src      *FileSource
+		base, at int64 // the file offsets of src's first record and of its next one
+	)
+	for i := 0; i < len(offs); {
+		off := offs[i]
+		if src == nil || at > off || off-at > readGap {
+			var err error
+			if src, err = r.sourceAt(off); err != nil {
+				return err
+			}
+			base, at = off, off
+		}
+		f, err := src.Next()
+		if err != nil {
+			return fmt.Errorf("frame at offset %d: %w", off, err)
+		}
+		if at == off {
+			if err := fn(i, f); err != nil {
+				return err
+			}
+			i++
+		}
+		// Once a frame is read, the header before the first record has
+		// been: what src consumed past it is file.
+		at = base + src.Offset() - int64(len(r.prefix))
+	}
+	return nil
 }
 
 // Close closes the file.

@@ -12,7 +12,8 @@ import (
 // TestFrameReaderReadsEachFrameAgainByOffset: the offsets a FileSource
 // reports before each frame find that frame again, in pcap (micro- and
 // nanoseconds) and in pcapng with two interfaces of different link types,
-// in any order; a gzip file cannot be read by offset.
+// in any order, and any of them in one pass (ReadFrames); a gzip file
+// cannot be read by offset.
 func TestFrameReaderReadsEachFrameAgainByOffset(t *testing.T) {
 	fs := threeFrames(t)
 	raw := append([]byte(nil), fs[1].Data[14:]...) // the IPv4 packet alone
@@ -78,6 +79,34 @@ func TestFrameReaderReadsEachFrameAgainByOffset(t *testing.T) {
 				got[i] = f
 			}
 			sameFrames(t, got, through)
+
+			// ReadFrames: every subset, in one pass (the frames between
+			// those asked for are skipped).
+			for set := 1; set < 1<<len(offs); set++ {
+				var want []trace.Frame
+				var at []int64
+				for i := range offs {
+					if set&(1<<i) != 0 {
+						want = append(want, through[i])
+						at = append(at, offs[i])
+					}
+				}
+				var read []trace.Frame
+				err := r.ReadFrames(at, func(i int, f trace.Frame) error {
+					if i != len(read) {
+						t.Errorf("subset %b: frame %d handed on as %d", set, len(read), i)
+					}
+					read = append(read, f)
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("subset %b: %v", set, err)
+				}
+				if len(read) != len(want) {
+					t.Fatalf("subset %b: %d frames, want %d", set, len(read), len(want))
+				}
+				sameFrames(t, read, want)
+			}
 		})
 	}
 	gz := filepath.Join(t.TempDir(), "c.gz")

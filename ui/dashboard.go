@@ -127,6 +127,7 @@ type dashboard struct {
 		w int
 	}
 	detailCache []line
+	narrGen     uint64 // the index's narrations when the detail was made
 
 	rects     layoutRects
 	animating atomic.Bool // the ticker should redraw even without new data
@@ -250,6 +251,14 @@ func (d *dashboard) ticker(stop <-chan struct{}, wg *sync.WaitGroup) {
 // tick runs on the UI goroutine: take the model's news, advance playback.
 func (d *dashboard) tick() {
 	d.pull()
+	if d.v != nil && d.v.ix != nil {
+		// A narration the index made again is ready: draw the detail
+		// again.
+		if g := d.v.ix.x.narrationGen(); g != d.narrGen {
+			d.narrGen = g
+			d.detailKey.v = nil
+		}
+	}
 	now := d.now()
 	if d.playing {
 		d.advancePlayback(now)

@@ -15,10 +15,9 @@ type Inspection struct {
 	Raw    []byte // the captured bytes, for the hex dump
 	// Packet is the frame decoded on its own, for a timeline held in an
 	// Index (which keeps neither absolute numbers, options nor payload):
-	// the detail pane takes those from it. Nil when not needed.
+	// the detail pane takes those from it. Nil when not needed. (Its
+	// narration the Index makes again itself: Index.SetNarrator.)
 	Packet *trace.Packet
-	// Explain narrates the packet when the timeline kept no narration.
-	Explain string
 }
 
 // InspectLayer is one protocol layer of a frame.
@@ -51,10 +50,25 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 			}
 			e := *ev
 			e.Packet = &p
-			if e.Explain == "" {
-				e.Explain = in.Explain
-			}
 			ev = &e
+		}
+	}
+	// The narration: the event's, and for a packet those of the state
+	// changes folded into its row. An index keeps none for most rows: it
+	// makes it again, off this goroutine ("…" until it is ready).
+	explain := nonEmpty(ev.Explain)
+	if ev.Packet != nil && v.ix == nil {
+		explain = r.Explain
+	}
+	pending := false
+	if v.ix != nil {
+		if n, ok := v.ix.narration(k); ok {
+			switch {
+			case n.Pending:
+				pending = len(explain) == 0
+			case len(n.Paragraphs) > 0:
+				explain = n.Paragraphs
+			}
 		}
 	}
 	var out []line
@@ -68,13 +82,19 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 			}
 		}
 	}
-	para := func(title, s string, kind styleKind) {
-		if s == "" {
+	whatHappened := func() {
+		if pending {
+			add(txt(stTitle, "What happened"))
+			add(txt(stDim, "  …"))
 			return
 		}
-		add(txt(stTitle, title))
-		for _, l := range wrap(s, w-2) {
-			add(txt(kind, "  "+l))
+		for i, s := range explain {
+			if i == 0 {
+				add(txt(stTitle, "What happened"))
+			}
+			for _, l := range wrap(s, w-2) {
+				add(txt(stNormal, "  "+l))
+			}
 		}
 	}
 	rel := func(t time.Time) string { return fmt.Sprintf("+%.6f s", t.Sub(v.ladder.Start).Seconds()) }
@@ -125,7 +145,7 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 		if p.Error != "" {
 			add(line{{"  error       ", stDim}, {p.Error, stBad}})
 		}
-		para("What happened", ev.Explain, stNormal)
+		whatHappened()
 		{
 			if in != nil {
 				for _, l := range in.Layers {
@@ -150,8 +170,13 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 			for _, s := range wrap(c.Inferred+" on "+trace.FormatEndpoint(c.Local, true), w-1) {
 				add(txt(stCall, s))
 			}
-			for _, s := range wrap(ev.Explain, w-1) {
-				add(txt(stNormal, s))
+			if pending {
+				add(txt(stDim, "…"))
+			}
+			for _, p := range explain {
+				for _, s := range wrap(p, w-1) {
+					add(txt(stNormal, s))
+				}
 			}
 			break
 		}
@@ -233,7 +258,7 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 				add(line{{fmt.Sprintf("  #%-5d %s ", p.Frame, dir), stDim}, {PacketLabel(p), packetStyle(p)}})
 			}
 		}
-		para("What happened", ev.Explain, stNormal)
+		whatHappened()
 	case ev.State != nil:
 		s := ev.State
 		add(line{{"State change", stBold}, {"  " + rel(s.Time), stDim}})
@@ -246,13 +271,13 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 		if s.TimeLeft > 0 {
 			field("timer", FormatDuration(s.TimeLeft)+" left (kernel)")
 		}
-		para("What happened", ev.Explain, stNormal)
+		whatHappened()
 	case ev.Note != nil:
 		add(txt(stBold, "Note ("+ev.Note.Level+")"))
 		for _, s := range wrap(ev.Note.Text, w-1) {
 			add(txt(stNormal, s))
 		}
-		para("What happened", ev.Explain, stNormal)
+		whatHappened()
 	}
 	return out
 }

@@ -14,9 +14,10 @@ import (
 // packets and rows themselves (about 1.5 KB per event). The rows are laid
 // out as Layout lays them out, one event at a time as a producer adds them;
 // the dashboard renders the rows it shows from their records. What a record
-// leaves out of a packet (absolute numbers, options, payload, the
-// narration) the dashboard asks Options.Inspect for, which re-reads the
-// frame from the file. Rare events (recorded calls and their returns,
+// leaves out of a packet (absolute numbers, options, payload) the
+// dashboard asks Options.Inspect for, which re-reads the frame from the
+// file; the narration of a selected row the narrator makes again from its
+// connection's frames (SetNarrator). Rare events (recorded calls and their returns,
 // kernel states, odd packets) are kept whole.
 //
 // A producer calls Add and Flush from one goroutine; the dashboard reads
@@ -57,6 +58,8 @@ type Index struct {
 
 	start   time.Time
 	started bool
+
+	narr *narrations // makes the narration it does not keep (SetNarrator)
 
 	snapLadder *Ladder // the lanes of the last snapshot
 	snapPos    []int32

@@ -62,9 +62,17 @@ func (m *Model) SetEvents(evs []trace.Event) {
 // its producer has added so far. Call it again as it grows; it is cheap
 // (no row is copied).
 func (m *Model) SetIndex(x *Index) {
+	x.setNarrationNotify(m.touch)
 	v := x.snapshot()
 	m.mu.Lock()
 	m.view = v
+	m.version++
+	m.mu.Unlock()
+}
+
+// touch makes the dashboard look again (a narration is ready).
+func (m *Model) touch() {
+	m.mu.Lock()
 	m.version++
 	m.mu.Unlock()
 }

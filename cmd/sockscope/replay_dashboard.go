@@ -25,13 +25,15 @@ const maxDashboardEvents = 100_000
 
 // fullDashboardEvents is how many events a replay's dashboard holds whole
 // (with their narration); from there on it holds them in a ui.Index, about
-// 56 bytes a row, and reads a frame again from the file to show its detail.
-const fullDashboardEvents = 1 << 15
+// 56 bytes a row, and reads a frame again from the file to show its detail
+// and its narration. A variable: tests lower it.
+var fullDashboardEvents = 1 << 15
 
 // narratedDashboardBytes: a larger file is annotated without narration
-// (it will be held in an index, which keeps none for packets), which reads
-// it about twice as fast.
-const narratedDashboardBytes = 4 << 20
+// and held in an index from its first event (which keeps no narration
+// for packets, and makes it again when a row is selected), which reads it
+// about twice as fast. A variable: tests lower it.
+var narratedDashboardBytes int64 = 4 << 20
 
 // dashboardHeapLimit is where the dashboard's heap is collected however
 // little it grew: its peak memory stays under 200 MiB.

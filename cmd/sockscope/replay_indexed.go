@@ -21,7 +21,8 @@ import (
 // its first fullDashboardEvents events are held whole, as a run's are;
 // past them the timeline goes into a ui.Index (a small record per row) and
 // the file offset of every frame is kept, so that the detail pane reads
-// the selected frame again from the file. The first rows show as soon as
+// the selected frame again from the file, and the selected row's
+// connection to narrate it (narrateAgain). The first rows show as soon as
 // the first piece is annotated; the header tells how much has been read.
 func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.FrameReader, path string, sel *filter.Filter, stderr io.Writer) error {
 	readCtx, stopReading := context.WithCancel(ctx)
@@ -30,6 +31,16 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 	board := startDashboard(ctx, ui.Status{Source: path, Where: "file", Live: true}, ui.Options{Replay: true}, stopReading)
 	size := fileSize(path)
 	offs := &frameOffsets{}
+	// A small file is annotated with its narration, and its first
+	// fullDashboardEvents events are held whole; a larger one is read
+	// twice as fast without, and held in an index from the start. The
+	// index makes the narration it does not keep again, from the file,
+	// when a row is selected.
+	format, whole := "dashboard", fullDashboardEvents
+	if size > narratedDashboardBytes {
+		format, whole = "text", 0
+	}
+	narrate := narrateAgain(fr, offs, replayAnnotateOptions(format))
 
 	var (
 		mu    sync.Mutex
@@ -47,17 +58,14 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 				clear(batch)
 				batch = batch[:0]
 			}
-		} else if evs = append(evs, ev); len(evs) > fullDashboardEvents {
+		} else if evs = append(evs, ev); len(evs) > whole {
 			ix = ui.NewIndex()
+			ix.SetNarrator(narrate)
 			ix.AddAll(evs)
 			evs = nil
 		}
 		ver.Add(1)
 		return nil
-	}
-	format := "json" // narrated
-	if size > narratedDashboardBytes {
-		format = "text"
 	}
 	sh := newShower(sel, collect)
 	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(format)}, sh.event)
