@@ -20,7 +20,9 @@ type NarrateQuery struct {
 	// connection's first ones, up to (at least) the selected one; a lone
 	// packet's frame.
 	Frames []int
-	// Recorded are events to annotate with them: a note, alone.
+	// Recorded are events to annotate with them, in time order: the calls
+	// and kernel states a program recorded about the connection; or a
+	// note, alone.
 	Recorded []trace.Event
 }
 
@@ -91,58 +93,84 @@ type narrEntry struct {
 	tooLong  int  // frames from this one on are past MaxNarratedFrames (0: none)
 	packets  map[int][]string
 	inferred map[[2]int]string // (frame, inferred kind) → narration
+	calls    map[int]string    // recorded calls, by id
+	states   map[kstateKey]string
 	note     string
 	err      error
 }
 
-// covers reports whether the entry holds the narration of frame f.
-func (e *narrEntry) covers(f int) bool {
-	return e.whole || f <= e.upTo || e.tooLong > 0 && f >= e.tooLong
+// covers reports whether the entry holds what's narration (or says why
+// not): a recorded call's and a kernel state's only when it took the
+// whole connection.
+func (e *narrEntry) covers(what narrWhat) bool {
+	f := what.frame
+	return e.whole || f > 0 && f <= e.upTo || e.tooLong > 0 && (f == 0 || f >= e.tooLong)
 }
 
 type narrJob struct {
-	key   narrKey
-	frame int // the selected row's frame (0: none)
-	iv    *indexView
-	row   int
+	key  narrKey
+	what narrWhat // the selected row's event
+	iv   *indexView
+	row  int
 }
 
-// rowNarrationKey is what row k needs narrated: its key and frame; ok is
-// false for rows the index keeps whole with their narration or that need
-// none.
-func (iv *indexView) rowNarrationKey(k int) (key narrKey, frame, kind int, ok bool) {
+// narrWhat names a row's event among those of its query: a packet's or
+// an inferred call's frame (and kind), a recorded call's id, a kernel
+// state.
+type narrWhat struct {
+	frame, kind int
+	call        int
+	state       kstateKey
+}
+
+// kstateKey names a kernel state among a connection's events.
+type kstateKey struct {
+	t  int64
+	ep trace.Endpoint
+	to trace.State
+}
+
+// rowNarrationKey is what row k needs narrated: its query's key and what
+// it is among the query's events; ok is false for rows that need none or
+// whose narration the index keeps.
+func (iv *indexView) rowNarrationKey(k int) (key narrKey, what narrWhat, ok bool) {
 	x := iv.x
 	r := x.at(k)
 	switch r.kind {
 	case kPacket:
-		return narrKey{conn: int(r.conn)}, int(r.frame), 0, true
+		return narrKey{conn: int(r.conn)}, narrWhat{frame: int(r.frame)}, true
 	case kInferred:
 		conn := 0
 		if p := x.rowOfFrame(int(r.frame)); p >= 0 && p < iv.n {
 			conn = int(x.at(p).conn)
 		}
-		if conn <= 0 {
-			return narrKey{}, 0, 0, false
-		}
-		return narrKey{conn: conn}, int(r.frame), int(r.flags), true
+		return narrKey{conn: conn}, narrWhat{frame: int(r.frame), kind: int(r.flags)}, conn > 0
 	case kNote:
 		if r.by == 1 { // its narration is its text
-			return narrKey{}, 0, 0, false
+			return narrKey{}, narrWhat{}, false
 		}
-		return narrKey{note: k + 1}, 0, 0, true
+		return narrKey{note: k + 1}, narrWhat{}, true
 	}
 	e := &x.extras[r.a]
-	switch {
-	case e.row.Kind == RowPacket && e.ev.Packet != nil:
-		p := e.ev.Packet
+	switch ev := &e.ev; {
+	case e.row.Kind == RowPacket && ev.Packet != nil:
+		p := ev.Packet
 		if p.Conn > 0 {
-			return narrKey{conn: p.Conn}, p.Frame, 0, true
+			return narrKey{conn: p.Conn}, narrWhat{frame: p.Frame}, true
 		}
-		return narrKey{frame: p.Frame}, p.Frame, 0, p.Frame > 0
-	case e.ev.Note != nil && e.ev.Explain == "":
-		return narrKey{note: k + 1}, 0, 0, true
+		return narrKey{frame: p.Frame}, narrWhat{frame: p.Frame}, p.Frame > 0
+	case ev.Explain != "":
+		return narrKey{}, narrWhat{}, false
+	case ev.Note != nil:
+		return narrKey{note: k + 1}, narrWhat{}, true
+	case ev.Call != nil && ev.Call.Inferred == "":
+		conn := x.callConnLocked(ev.Call)
+		return narrKey{conn: conn}, narrWhat{call: ev.Call.ID}, conn > 0
+	case ev.State != nil && ev.State.Source == trace.SourceKernel:
+		s := ev.State
+		return narrKey{conn: s.Conn}, narrWhat{state: kstateKey{s.Time.UnixNano(), s.Endpoint, s.To}}, s.Conn > 0
 	}
-	return narrKey{}, 0, 0, false
+	return narrKey{}, narrWhat{}, false
 }
 
 // narration is row k's narration, made again when the index did not keep
@@ -157,17 +185,17 @@ func (iv *indexView) narration(k int) (n Narration, ok bool) {
 		x.mu.RUnlock()
 		return Narration{}, false
 	}
-	key, frame, kind, ok := iv.rowNarrationKey(k)
+	key, what, ok := iv.rowNarrationKey(k)
 	x.mu.RUnlock()
 	if !ok {
 		return Narration{}, false
 	}
 	nr.mu.Lock()
 	defer nr.mu.Unlock()
-	if e := nr.lookupLocked(key, frame); e != nil {
-		return e.narrationOf(key, frame, kind), true
+	if e := nr.lookupLocked(key, what); e != nil {
+		return e.narrationOf(key, what), true
 	}
-	nr.want = &narrJob{key: key, frame: frame, iv: iv, row: k}
+	nr.want = &narrJob{key: key, what: what, iv: iv, row: k}
 	if !nr.busy {
 		nr.busy = true
 		go x.narrate(nr)
@@ -177,9 +205,9 @@ func (iv *indexView) narration(k int) (n Narration, ok bool) {
 
 // lookupLocked is the narration made of key that holds frame's, nil if
 // none; it becomes the most recently used.
-func (nr *narrations) lookupLocked(key narrKey, frame int) *narrEntry {
+func (nr *narrations) lookupLocked(key narrKey, what narrWhat) *narrEntry {
 	for i, e := range nr.cache {
-		if e.key != key || key.conn > 0 && !e.covers(frame) {
+		if e.key != key || key.conn > 0 && !e.covers(what) {
 			continue
 		}
 		copy(nr.cache[1:i+1], nr.cache[:i])
@@ -201,16 +229,21 @@ func (nr *narrations) addLocked(e *narrEntry) {
 }
 
 // narrationOf picks a row's narration out of its connection's.
-func (e *narrEntry) narrationOf(key narrKey, frame, kind int) Narration {
+func (e *narrEntry) narrationOf(key narrKey, what narrWhat) Narration {
+	frame := what.frame
 	switch {
 	case e.err != nil:
 		return Narration{Paragraphs: []string{"(no narration: " + e.err.Error() + ")"}}
-	case e.tooLong > 0 && frame >= e.tooLong:
+	case e.tooLong > 0 && (frame == 0 && !e.whole || frame >= e.tooLong):
 		return Narration{Paragraphs: []string{fmt.Sprintf("(no narration: this connection has more than %d packets before this row, too many to narrate here; `sockscope replay --conn %d --explain FILE` narrates it whole)", MaxNarratedFrames, key.conn)}}
+	case what.call > 0:
+		return Narration{Paragraphs: nonEmpty(e.calls[what.call])}
+	case what.state != kstateKey{}:
+		return Narration{Paragraphs: nonEmpty(e.states[what.state])}
 	case frame == 0:
 		return Narration{Paragraphs: nonEmpty(e.note)}
-	case kind != 0:
-		return Narration{Paragraphs: nonEmpty(e.inferred[[2]int{frame, kind}])}
+	case what.kind != 0:
+		return Narration{Paragraphs: nonEmpty(e.inferred[[2]int{frame, what.kind}])}
 	}
 	return Narration{Paragraphs: e.packets[frame]}
 }
@@ -234,7 +267,7 @@ func (x *Index) narrate(nr *narrations) {
 			nr.mu.Unlock()
 			return
 		}
-		if nr.lookupLocked(j.key, j.frame) != nil {
+		if nr.lookupLocked(j.key, j.what) != nil {
 			// The one made last holds it too (the next row of the same
 			// connection).
 			notify := nr.notify
@@ -260,7 +293,7 @@ func (x *Index) narrate(nr *narrations) {
 
 // narrateJob asks fn for one job's narration and files it.
 func (x *Index) narrateJob(fn NarrateFunc, j *narrJob) (e *narrEntry) {
-	e = &narrEntry{key: j.key, packets: map[int][]string{}, inferred: map[[2]int]string{}}
+	e = &narrEntry{key: j.key, packets: map[int][]string{}, inferred: map[[2]int]string{}, calls: map[int]string{}, states: map[kstateKey]string{}}
 	defer func() {
 		if p := recover(); p != nil {
 			e.err = fmt.Errorf("panic: %v", p)
@@ -270,9 +303,12 @@ func (x *Index) narrateJob(fn NarrateFunc, j *narrJob) (e *narrEntry) {
 	switch {
 	case j.key.conn > 0:
 		q.Conn = j.key.conn
-		q.Frames, e.whole, e.upTo, e.tooLong = x.connFrames(j.iv, j.key.conn, j.frame)
-	case j.frame > 0:
-		q.Frames = []int{j.frame}
+		q.Frames, e.whole, e.upTo, e.tooLong = x.connFrames(j.iv, j.key.conn, j.what.frame)
+		if len(q.Frames) > 0 {
+			q.Recorded = x.connRecorded(j.iv, j.key.conn)
+		}
+	case j.what.frame > 0:
+		q.Frames = []int{j.what.frame}
 		e.whole = true
 	default:
 		_, ev := j.iv.materialize(j.row)
@@ -314,6 +350,11 @@ func (e *narrEntry) file(evs []trace.Event) {
 			if k, ok := codeOf(inferredKinds, ev.Call.Inferred); ok {
 				e.inferred[[2]int{ev.Call.Frames[0], int(k)}] = ev.Explain
 			}
+		case ev.Call != nil && ev.Call.Inferred == "":
+			e.calls[ev.Call.ID] = ev.Explain
+		case ev.State != nil && ev.State.Source == trace.SourceKernel:
+			s := ev.State
+			e.states[kstateKey{s.Time.UnixNano(), s.Endpoint, s.To}] = ev.Explain
 		case ev.Note != nil:
 			switch {
 			case e.key.note > 0 && ev.Explain != ev.Note.Text: // a note that says more than its text
@@ -395,6 +436,37 @@ func (x *Index) connFrames(iv *indexView, conn, sel int) (frames []int, whole bo
 	return frames, len(frames) >= total, frames[len(frames)-1], 0
 }
 
+// connRecorded are the events a program recorded about connection conn,
+// in time order: the calls on its sockets (those whose two addresses are
+// its ends) and the kernel's states of its ends. They tie its packets to
+// the calls that sent them and name its ends by their programs' lanes.
+func (x *Index) connRecorded(iv *indexView, conn int) []trace.Event {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []trace.Event
+	if !x.anyProgs {
+		return nil
+	}
+	for _, i := range x.calls {
+		if ev := x.extras[i].ev; x.callConnLocked(ev.Call) == conn {
+			out = append(out, ev)
+		}
+	}
+	for _, i := range x.kstates[conn] {
+		out = append(out, x.extras[i].ev)
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if ta, tb := out[a].Time(), out[b].Time(); !ta.Equal(tb) {
+			return ta.Before(tb)
+		}
+		return out[a].Call != nil && out[b].Call != nil && out[a].Call.ID < out[b].Call.ID
+	})
+	for i := range out {
+		out[i].Explain = ""
+	}
+	return out
+}
+
 // narrationGen counts the narrations made so far: the dashboard redraws
 // the detail pane when it changes.
 func (x *Index) narrationGen() uint64 {
@@ -433,19 +505,19 @@ func (x *Index) RowNarration(k int) (paras []string, ok bool) {
 		x.mu.RUnlock()
 		return nil, false
 	}
-	key, frame, kind, ok := iv.rowNarrationKey(k)
+	key, what, ok := iv.rowNarrationKey(k)
 	x.mu.RUnlock()
 	if !ok {
 		return nil, false
 	}
 	nr.mu.Lock()
-	e := nr.lookupLocked(key, frame)
+	e := nr.lookupLocked(key, what)
 	nr.mu.Unlock()
 	if e == nil {
-		e = x.narrateJob(nr.fn, &narrJob{key: key, frame: frame, iv: iv, row: k})
+		e = x.narrateJob(nr.fn, &narrJob{key: key, what: what, iv: iv, row: k})
 		nr.mu.Lock()
 		nr.addLocked(e)
 		nr.mu.Unlock()
 	}
-	return e.narrationOf(key, frame, kind).Paragraphs, true
+	return e.narrationOf(key, what).Paragraphs, true
 }

@@ -13,9 +13,10 @@ import (
 // reads the frames a query names again from the file, by their offsets,
 // decodes them with their own frame numbers in a new Decoder and annotates
 // them alone, with narration, in the replay's language and with its
-// inferred calls. What it says of a connection is what the whole capture's
+// inferred calls, among the calls and kernel states recorded about the
+// connection. What it says of a connection is what the whole capture's
 // annotation says of it, since a connection's narration depends on its own
-// packets only (TestNarrateAgainIsTheWholeNarration).
+// packets and calls only (TestNarrateAgainIsTheWholeNarration).
 func narrateAgain(fr *capture.FrameReader, offs *frameOffsets, opts decode.AnnotateOptions) ui.NarrateFunc {
 	opts.NoExplain = false
 	return func(q ui.NarrateQuery) ([]trace.Event, error) {
@@ -37,7 +38,26 @@ func narrateAgain(fr *capture.FrameReader, offs *frameOffsets, opts decode.Annot
 		if err != nil {
 			return nil, fmt.Errorf("read the frames again: %w", err)
 		}
-		evs = append(evs, q.Recorded...)
-		return decode.Annotate(evs, opts), nil
+		return decode.Annotate(mergeRecorded(evs, q.Recorded), opts), nil
 	}
+}
+
+// mergeRecorded puts recorded events (in time order) among decoded ones,
+// as a Stream does: in time order, after the decoded events of the same
+// time.
+func mergeRecorded(decoded, recorded []trace.Event) []trace.Event {
+	if len(recorded) == 0 {
+		return decoded
+	}
+	out := make([]trace.Event, 0, len(decoded)+len(recorded))
+	i := 0
+	for _, r := range recorded {
+		t := r.Time()
+		for i < len(decoded) && !decoded[i].Time().After(t) {
+			out = append(out, decoded[i])
+			i++
+		}
+		out = append(out, r)
+	}
+	return append(out, decoded[i:]...)
 }

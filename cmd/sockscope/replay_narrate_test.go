@@ -195,7 +195,10 @@ func annotateFile(t testing.TB, path string) ([]trace.Event, *capture.FrameReade
 //
 // The long capture is annotated the way a big file is (a Stream past its
 // first window, a frame at a time); a sample of its connections is
-// compared. SOCKSCOPE_NARRATE_FILE names another capture to check.
+// compared. A scenario's capture holds recorded calls and kernel states:
+// those of each connection are annotated with its frames; the calls of no
+// connection (socket, bind, listen) are not narrated again.
+// SOCKSCOPE_NARRATE_FILE names another capture to check.
 func TestNarrateAgainIsTheWholeNarration(t *testing.T) {
 	t.Run("varied", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "varied.pcap")
@@ -218,6 +221,17 @@ func TestNarrateAgainIsTheWholeNarration(t *testing.T) {
 		writeStories(t, path, stories)
 		kinds, conns := checkNarrateAgain(t, path, func(c int) bool { return c%97 < 9 || c > len(stories)-12 })
 		if kinds["packet"] < 1000 || conns < 100 {
+			t.Errorf("too little compared: %v over %d connections", kinds, conns)
+		}
+	})
+	t.Run("recorded", func(t *testing.T) {
+		// `sockscope run hello --clients 3 -w`: calls and kernel states
+		// in its comments. They go into the query with the frames: they
+		// tie the packets to the calls that sent them ("the client 2's
+		// call #9 connect() put it on the wire") and name the ends by
+		// their lanes. Without them, every packet of it would differ.
+		kinds, conns := checkNarrateAgain(t, "testdata/hello-3-clients.pcapng", func(int) bool { return true })
+		if kinds["recorded call"] < 50 || kinds["kernel state"] < 5 || kinds["packet"] < 40 || conns != 3 {
 			t.Errorf("too little compared: %v over %d connections", kinds, conns)
 		}
 	})
@@ -264,6 +278,8 @@ func checkNarrateAgain(t *testing.T, path string, sample func(conn int) bool) (k
 			return ev.Packet.Conn
 		case ev.Note != nil:
 			return ev.Note.Conn
+		case ev.State != nil:
+			return ev.State.Conn
 		case ev.Call != nil && len(ev.Call.Frames) > 0:
 			return connOfFrame[ev.Call.Frames[0]]
 		}
@@ -283,11 +299,27 @@ func checkNarrateAgain(t *testing.T, path string, sample func(conn int) bool) (k
 		r := whole.Rows[k]
 		ev := evs[r.Event]
 		got, ok := ix.RowNarration(k)
+		want := r.Explain
+		recorded := ev.Call != nil && ev.Call.Inferred == "" || ev.State != nil
+		if recorded {
+			// What the detail pane shows of a call (its entry row as its
+			// return row) and of a kernel state: the event's narration.
+			want = nil
+			if ev.Explain != "" {
+				want = []string{ev.Explain}
+			}
+		}
 		if !ok {
+			if recorded && connOf(k) == 0 {
+				// A call or state of no connection (socket, bind, listen):
+				// only a narrated file keeps its narration.
+				kinds["recorded, of no connection"]++
+				continue
+			}
 			t.Errorf("row %d %q: nothing narrated again", k, r.Text)
 			continue
 		}
-		if strings.Join(got, "\n") != strings.Join(r.Explain, "\n") {
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			if bad++; bad <= 10 {
 				t.Errorf("row %d %q (connection %d):\n got %q\nwant %q", k, r.Text, connOf(k), got, r.Explain)
 			}
@@ -303,6 +335,10 @@ func checkNarrateAgain(t *testing.T, path string, sample func(conn int) bool) (k
 			}
 		case ev.Call != nil && ev.Call.Inferred != "":
 			kinds["inferred call"]++
+		case ev.Call != nil:
+			kinds["recorded call"]++
+		case ev.State != nil:
+			kinds["kernel state"]++
 		case ev.Note != nil && ev.Note.Topic == trace.TopicSummary:
 			kinds["summary"]++
 		}
