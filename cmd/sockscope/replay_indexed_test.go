@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,10 +31,7 @@ func TestDashboardReplaysALongCaptureWhole(t *testing.T) {
 	path := "long.pcap"
 	writeConversations(t, path, convs)
 
-	scr := tcell.NewSimulationScreen("UTF-8")
-	if err := scr.Init(); err != nil {
-		t.Fatal(err)
-	}
+	scr := newSimulatedScreen(t)
 	dashboardForTest = func(o *ui.Options) { o.Screen = scr }
 	defer func() { dashboardForTest = nil }()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -43,7 +41,7 @@ func TestDashboardReplaysALongCaptureWhole(t *testing.T) {
 		done <- replayFile(ctx, path, replayFlags{outputFlags: outputFlags{format: "dashboard"}}, io.Discard, io.Discard)
 	}()
 	text := func() string {
-		cells, w, h := scr.GetContents()
+		cells, w, h := scr.contents()
 		var sb strings.Builder
 		for y := range h {
 			for x := range w {
@@ -118,4 +116,53 @@ func TestDashboardReplaysALongCaptureWhole(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("q did not end the replay")
 	}
+}
+
+// lockedScreen is a simulation screen a test may read while the
+// dashboard draws on it: tcell's Init takes no lock, and GetContents hands
+// out the very cells the next Show overwrites, so Init and Show are held
+// under a lock of ours that contents also takes while it reads the cells.
+type lockedScreen struct {
+	tcell.SimulationScreen
+	mu *sync.Mutex
+}
+
+func (s lockedScreen) Init() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.SimulationScreen.(sync.Locker) // Init races with SetSize too
+	l.Lock()
+	defer l.Unlock()
+	return s.SimulationScreen.Init()
+}
+
+func (s lockedScreen) Show() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.SimulationScreen.Show()
+}
+
+func (s lockedScreen) Sync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.SimulationScreen.Sync()
+}
+
+// contents is a copy of the cells on the screen, its width and height.
+func (s lockedScreen) contents() ([]tcell.SimCell, int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cells, w, h := s.GetContents()
+	return append([]tcell.SimCell(nil), cells...), w, h
+}
+
+// newSimulatedScreen is an initialised simulation screen that tests may
+// read while the dashboard runs.
+func newSimulatedScreen(t *testing.T) lockedScreen {
+	t.Helper()
+	scr := lockedScreen{tcell.NewSimulationScreen("UTF-8"), &sync.Mutex{}}
+	if err := scr.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return scr
 }

@@ -432,10 +432,7 @@ func TestDashboardNarratesIndexedRows(t *testing.T) {
 	}{{"narrated", 4 << 20}, {"without narration", 1000}} {
 		t.Run(c.name, func(t *testing.T) {
 			fullDashboardEvents, narratedDashboardBytes = 10, c.bytes
-			scr := tcell.NewSimulationScreen("UTF-8")
-			if err := scr.Init(); err != nil {
-				t.Fatal(err)
-			}
+			scr := newSimulatedScreen(t)
 			dashboardForTest = func(o *ui.Options) { o.Screen = scr }
 			defer func() { dashboardForTest = nil }()
 			ctx, cancel := context.WithCancel(context.Background())
@@ -447,7 +444,7 @@ func TestDashboardNarratesIndexedRows(t *testing.T) {
 			// The detail pane's text, its lines joined: the narration
 			// wraps.
 			detail := func() string {
-				cells, w, h := scr.GetContents()
+				cells, w, h := scr.contents()
 				var sb strings.Builder
 				for y := range h {
 					var line strings.Builder
