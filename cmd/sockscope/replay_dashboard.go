@@ -110,39 +110,14 @@ func replayBounded(ctx context.Context, src *capture.FileSource, path string, se
 		})
 	}
 
-	// Publish at most every 100 ms, leaving most of the time to the reader.
-	stopPub := make(chan struct{})
-	pubDone := make(chan struct{})
 	var read atomic.Int64
-	go func() {
-		defer close(pubDone)
-		var seen uint64
-		wait := 50 * time.Millisecond
-		for {
-			select {
-			case <-stopPub:
-				return
-			case <-time.After(wait):
-			}
-			board.model.SetStatus(func(s *ui.Status) { progress(s, int(read.Load()), false) })
-			if v := ver.Load(); v != seen {
-				seen = v
-				t0 := time.Now()
-				publish()
-				wait = max(100*time.Millisecond, 3*time.Since(t0))
-			}
-		}
-	}()
-
+	stopPub := publishWhileReading(board, &ver, publish, func(s *ui.Status) { progress(s, int(read.Load()), false) })
 	res := readCapture(readCtx, src, &countingSink{Stream: st, ring: ring, read: &read}, &board.stderr)
 	_ = st.Close()
 	_ = sh.flush()
-	close(stopPub)
-	<-pubDone
+	stopPub()
 	if board.byUser.Load() {
-		board.wait()
-		stderr.Write(board.stderr.Bytes())
-		return board.result()
+		return quitEarly(board, stderr)
 	}
 	var msg string
 	notes := res.closingNotes(path, st, sel, sh)
@@ -157,8 +132,53 @@ func replayBounded(ctx context.Context, src *capture.FileSource, path string, se
 	evs = append(evs, notes...)
 	mu.Unlock()
 	publish()
+	return endReplay(ctx, board, res, path, msg, func(s *ui.Status) { progress(s, res.frames, true) }, stderr)
+}
+
+// publishWhileReading hands the reader's events to the dashboard (publish)
+// whenever changed moved, and the reader's progress (status), at most
+// every 100 ms: most of the time is the reader's. The function it returns
+// stops it and waits until it stopped.
+func publishWhileReading(board *dashboard, changed *atomic.Uint64, publish func(), status func(*ui.Status)) (stop func()) {
+	stopPub := make(chan struct{})
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		var seen uint64
+		wait := 50 * time.Millisecond
+		for {
+			select {
+			case <-stopPub:
+				return
+			case <-time.After(wait):
+			}
+			board.model.SetStatus(status)
+			if v := changed.Load(); v != seen {
+				seen = v
+				t0 := time.Now()
+				publish()
+				wait = max(100*time.Millisecond, 3*time.Since(t0))
+			}
+		}
+	}()
+	return func() {
+		close(stopPub)
+		<-pubDone
+	}
+}
+
+// quitEarly: the user quit the dashboard while the file was read.
+func quitEarly(board *dashboard, stderr io.Writer) error {
+	board.wait()
+	stderr.Write(board.stderr.Bytes())
+	return board.result()
+}
+
+// endReplay shows that the file was read (status, and msg in the header),
+// waits for the user to quit and returns the replay's exit status.
+func endReplay(ctx context.Context, board *dashboard, res *readResult, path, msg string, status func(*ui.Status), stderr io.Writer) error {
 	board.model.SetStatus(func(s *ui.Status) {
-		progress(s, res.frames, true)
+		status(s)
 		s.Live = false
 		s.Ended = time.Now()
 		s.Message = msg

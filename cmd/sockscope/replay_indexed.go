@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sockscope/sockscope/capture"
 	"github.com/sockscope/sockscope/decode"
@@ -100,39 +98,14 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 		}
 	}
 
-	// Publish every 100 ms at most, leaving most of the time to the reader.
-	stopPub := make(chan struct{})
-	pubDone := make(chan struct{})
 	var read atomic.Int64
-	go func() {
-		defer close(pubDone)
-		var seen uint64
-		wait := 50 * time.Millisecond
-		for {
-			select {
-			case <-stopPub:
-				return
-			case <-time.After(wait):
-			}
-			board.model.SetStatus(func(s *ui.Status) { progress(s, int(read.Load()), false) })
-			if v := ver.Load(); v != seen {
-				seen = v
-				t0 := time.Now()
-				publish()
-				wait = max(100*time.Millisecond, 3*time.Since(t0))
-			}
-		}
-	}()
-
+	stopPub := publishWhileReading(board, &ver, publish, func(s *ui.Status) { progress(s, int(read.Load()), false) })
 	res := readCapture(readCtx, src, &offsetSink{Stream: st, src: src, offs: offs, read: &read, at: src.Offset()}, &board.stderr)
 	_ = st.Close()
 	_ = sh.flush()
-	close(stopPub)
-	<-pubDone
+	stopPub()
 	if board.byUser.Load() {
-		board.wait()
-		stderr.Write(board.stderr.Bytes())
-		return board.result()
+		return quitEarly(board, stderr)
 	}
 	var msg string
 	notes := res.closingNotes(path, st, sel, sh)
@@ -150,23 +123,7 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 	}
 	mu.Unlock()
 	publish()
-	board.model.SetStatus(func(s *ui.Status) {
-		progress(s, res.frames, true)
-		s.Live = false
-		s.Ended = time.Now()
-		s.Message = msg
-	})
-	board.wait()
-	stderr.Write(board.stderr.Bytes())
-	switch {
-	case board.result() != nil:
-		return &exitError{exitCannot, board.result()}
-	case ctx.Err() != nil:
-		return &exitError{exitInterrupted, errors.New("interrupted")}
-	case res.damaged != nil:
-		return &exitError{exitDamaged, damagedMessage(path, res.frames, res.damaged)}
-	}
-	return nil
+	return endReplay(ctx, board, res, path, msg, func(s *ui.Status) { progress(s, res.frames, true) }, stderr)
 }
 
 // offsetSink passes frames to a Stream, noting where each frame's record
