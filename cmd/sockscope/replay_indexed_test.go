@@ -40,39 +40,10 @@ func TestDashboardReplaysALongCaptureWhole(t *testing.T) {
 	go func() {
 		done <- replayFile(ctx, path, replayFlags{outputFlags: outputFlags{format: "dashboard"}}, io.Discard, io.Discard)
 	}()
-	text := func() string {
-		cells, w, h := scr.contents()
-		var sb strings.Builder
-		for y := range h {
-			for x := range w {
-				if c := cells[y*w+x]; len(c.Runes) > 0 {
-					sb.WriteString(string(c.Runes))
-				} else {
-					sb.WriteByte(' ')
-				}
-			}
-			sb.WriteByte('\n')
-		}
-		return sb.String()
-	}
+	text := func() string { return strings.Join(scr.lines(), "\n") }
 	waitFor := func(what string, ok func(string) bool) string {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			s := text()
-			if ok(s) {
-				return s
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("the replay ended (%v) before %s:\n%s", err, what, s)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s:\n%s", what, s)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		return waitUntil(t, done, what, 60*time.Second, text, ok)
 	}
 	waitFor("first rows", func(s string) bool { return strings.Contains(s, "S seq=0") })
 	scr.SetSize(120, 110) // tall enough for a packet's whole detail
@@ -154,6 +125,47 @@ func (s lockedScreen) contents() ([]tcell.SimCell, int, int) {
 	defer s.mu.Unlock()
 	cells, w, h := s.GetContents()
 	return append([]tcell.SimCell(nil), cells...), w, h
+}
+
+// lines are the screen's text, a string per row.
+func (s lockedScreen) lines() []string {
+	cells, w, h := s.contents()
+	out := make([]string, h)
+	for y := range h {
+		var sb strings.Builder
+		for x := range w {
+			if c := cells[y*w+x]; len(c.Runes) > 0 {
+				sb.WriteString(string(c.Runes))
+			} else {
+				sb.WriteByte(' ')
+			}
+		}
+		out[y] = sb.String()
+	}
+	return out
+}
+
+// waitUntil polls get until ok holds of what it returns, and returns it;
+// it fails the test when the replay ends first (done) or after timeout.
+func waitUntil(t *testing.T, done chan error, what string, timeout time.Duration, get func() string, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := get()
+		if ok(s) {
+			return s
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("the replay ended (%v) before %s:\n%s", err, what, s)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s:\n%s", what, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // newSimulatedScreen is an initialised simulation screen that tests may

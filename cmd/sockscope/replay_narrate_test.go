@@ -444,18 +444,8 @@ func TestDashboardNarratesIndexedRows(t *testing.T) {
 			// The detail pane's text, its lines joined: the narration
 			// wraps.
 			detail := func() string {
-				cells, w, h := scr.contents()
 				var sb strings.Builder
-				for y := range h {
-					var line strings.Builder
-					for x := range w {
-						if c := cells[y*w+x]; len(c.Runes) > 0 {
-							line.WriteString(string(c.Runes))
-						} else {
-							line.WriteByte(' ')
-						}
-					}
-					s := line.String()
+				for _, s := range scr.lines() {
 					if i := strings.LastIndex(s, "│"); i >= 0 {
 						s = s[i+len("│"):]
 					}
@@ -465,22 +455,7 @@ func TestDashboardNarratesIndexedRows(t *testing.T) {
 			}
 			waitFor := func(what string, ok func(string) bool) string {
 				t.Helper()
-				deadline := time.Now().Add(20 * time.Second)
-				for {
-					s := detail()
-					if ok(s) {
-						return s
-					}
-					select {
-					case err := <-done:
-						t.Fatalf("the replay ended (%v) before %s:\n%s", err, what, s)
-					default:
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("no %s:\n%s", what, s)
-					}
-					time.Sleep(10 * time.Millisecond)
-				}
+				return waitUntil(t, done, what, 20*time.Second, detail, ok)
 			}
 			waitFor("first rows", func(s string) bool { return strings.Contains(s, "Inferred call") })
 			scr.SetSize(200, 80) // after Run's SetScreen, which resets it
