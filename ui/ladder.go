@@ -251,8 +251,17 @@ func AppendPacketLabel(b []byte, p *trace.Packet) []byte {
 	switch p.Proto {
 	case "tcp":
 		b = append(b, p.Flags...)
-		syn, fin := strings.Contains(p.Flags, "S"), strings.Contains(p.Flags, "F")
-		ack := strings.Contains(p.Flags, ".")
+		var syn, fin, ack bool // the flags read in one pass: the streamed text prints a label per packet
+		for i := 0; i < len(p.Flags); i++ {
+			switch p.Flags[i] {
+			case 'S':
+				syn = true
+			case 'F':
+				fin = true
+			case '.':
+				ack = true
+			}
+		}
 		if p.Len > 0 {
 			b = append(b, " seq="...)
 			b = strconv.AppendUint(b, uint64(p.RSeq), 10)

@@ -266,7 +266,7 @@ func (f *flatStream) layOut(next time.Time, hasNext bool) {
 		b = append(b, " → "...)
 		b = f.appendName(b, to)
 		b = append(b, "  "...)
-		b = appendPacketLabel(b, p)
+		b = AppendPacketLabel(b, p)
 		if fromState != "" || toState != "" {
 			b = append(b, "  ["...)
 			b = append(b, stateName(fromState)...)

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/sockscope/sockscope/trace"
 )
 
 // relFormat renders the time column of the flat rows: seconds with six
@@ -185,51 +183,4 @@ func writeExplainLine(w *bufio.Writer, s string) {
 	w.WriteString(explainIndent)
 	w.WriteString(s)
 	w.WriteByte('\n')
-}
-
-// appendPacketLabel is AppendPacketLabel, with a TCP segment's flags read
-// in one pass.
-func appendPacketLabel(b []byte, p *trace.Packet) []byte {
-	if p.Proto != "tcp" {
-		return AppendPacketLabel(b, p)
-	}
-	var syn, fin, ack bool
-	for i := 0; i < len(p.Flags); i++ {
-		switch p.Flags[i] {
-		case 'S':
-			syn = true
-		case 'F':
-			fin = true
-		case '.':
-			ack = true
-		}
-	}
-	b = append(b, p.Flags...)
-	if p.Len > 0 {
-		b = append(b, " seq="...)
-		b = strconv.AppendUint(b, uint64(p.RSeq), 10)
-		b = append(b, ':')
-		b = strconv.AppendUint(b, uint64(p.RSeq+uint32(p.Len)), 10)
-	} else if syn || fin || !ack {
-		b = append(b, " seq="...)
-		b = strconv.AppendUint(b, uint64(p.RSeq), 10)
-	}
-	if ack {
-		b = append(b, " ack="...)
-		b = strconv.AppendUint(b, uint64(p.RAck), 10)
-	}
-	if syn {
-		b = append(b, " win="...)
-		b = strconv.AppendInt(b, int64(p.Win), 10)
-	}
-	if p.Len > 0 {
-		b = append(b, " len="...)
-		b = strconv.AppendInt(b, int64(p.Len), 10)
-	}
-	if p.Error != "" {
-		b = append(b, " ["...)
-		b = append(b, p.Error...)
-		b = append(b, ']')
-	}
-	return b
 }
