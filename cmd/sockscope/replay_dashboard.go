@@ -91,13 +91,8 @@ func replayBounded(ctx context.Context, src *capture.FileSource, path string, se
 	}
 	sh := newShower(sel, collect)
 	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions("dashboard")}, sh.event)
-	progress := func(s *ui.Status, read int, done bool) {
-		s.Packets = read
-		s.Where = "file"
-		if !done && size > 0 {
-			s.Where = fmt.Sprintf("file · %d%% read", min(99, src.Offset()*100/size))
-		}
-	}
+	var at atomic.Int64 // how far the reader is in the file
+	progress := readProgress(size, at.Load)
 	publish := func() {
 		mu.Lock()
 		snap := evs[:len(evs):len(evs)]
@@ -112,7 +107,7 @@ func replayBounded(ctx context.Context, src *capture.FileSource, path string, se
 
 	var read atomic.Int64
 	stopPub := publishWhileReading(board, &ver, publish, func(s *ui.Status) { progress(s, int(read.Load()), false) })
-	res := readCapture(readCtx, src, &countingSink{Stream: st, ring: ring, read: &read}, &board.stderr)
+	res := readCapture(readCtx, src, &countingSink{Stream: st, ring: ring, read: &read, src: src, at: &at}, &board.stderr)
 	_ = st.Close()
 	_ = sh.flush()
 	stopPub()
@@ -133,6 +128,18 @@ func replayBounded(ctx context.Context, src *capture.FileSource, path string, se
 	mu.Unlock()
 	publish()
 	return endReplay(ctx, board, res, path, msg, func(s *ui.Status) { progress(s, res.frames, true) }, stderr)
+}
+
+// readProgress fills in the header's progress: the packets read and,
+// while reading, how much of the file of size bytes has been read (at).
+func readProgress(size int64, at func() int64) func(s *ui.Status, read int, done bool) {
+	return func(s *ui.Status, read int, done bool) {
+		s.Packets = read
+		s.Where = "file"
+		if !done && size > 0 {
+			s.Where = fmt.Sprintf("file · %d%% read", min(99, at()*100/size))
+		}
+	}
 }
 
 // publishWhileReading hands the reader's events to the dashboard (publish)
@@ -202,9 +209,12 @@ type countingSink struct {
 	*decode.Stream
 	ring *frameRing
 	read *atomic.Int64
+	src  *capture.FileSource
+	at   *atomic.Int64 // src's offset, for the publisher's goroutine
 }
 
 func (c *countingSink) Frame(f *trace.Frame) error {
+	c.at.Store(c.src.Offset())
 	c.read.Add(1)
 	c.ring.put(int(c.read.Load()), *f)
 	return c.Stream.Frame(f)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"runtime/debug"
 	"sync"
@@ -75,13 +74,7 @@ func replayIndexed(ctx context.Context, src *capture.FileSource, fr *capture.Fra
 		f, err := fr.ReadAt(off)
 		return f, err == nil
 	})
-	progress := func(s *ui.Status, read int, done bool) {
-		s.Packets = read
-		s.Where = "file"
-		if !done && size > 0 {
-			s.Where = fmt.Sprintf("file · %d%% read", min(99, offs.last()*100/size))
-		}
-	}
+	progress := readProgress(size, offs.last)
 	publish := func() {
 		mu.Lock()
 		x, snap := ix, evs[:len(evs):len(evs)]
