@@ -21,21 +21,36 @@ type Decoder struct {
 
 	// Slabs from which packets, payload copies, state changes and event
 	// slices are carved, so that Feed costs no allocation per packet in
-	// steady state. Nothing carved out is ever reused. Each slab is
-	// carved from its index on (the slice itself changes only when a new
-	// slab is made: a slice header stored per packet costs a write
-	// barrier while the collector runs).
-	packets []trace.Packet
-	states  []trace.StateChange
-	events  []trace.Event
-	bytes   []byte
-	pi, si  int // the next free packet and state change
-	ei, bi  int // the next free event and byte
+	// steady state. What is carved out is not written again until the
+	// caller released its frame (Release); a slice of a slab changes only
+	// when a new one is needed (a slice header stored per packet costs a
+	// write barrier while the collector runs).
+	packets slab[trace.Packet]
+	states  slab[trace.StateChange]
+	events  slab[trace.Event]
+	bytes   slab[byte]
 }
 
 // NewDecoder returns a decoder that has seen no frame yet.
 func NewDecoder() *Decoder {
-	return &Decoder{ld: newLayerDecoder(), byKey: make(map[flowKey]*conn)}
+	return &Decoder{
+		ld: newLayerDecoder(), byKey: make(map[flowKey]*conn),
+		packets: slab[trace.Packet]{size: packetSlabLen, zero: true},
+		states:  slab[trace.StateChange]{size: slabLen / 4, zero: true},
+		events:  slab[trace.Event]{size: slabLen, zero: true},
+		bytes:   slab[byte]{size: 64 << 10},
+	}
+}
+
+// Release tells the decoder that the caller holds no record (packet,
+// state change, event, payload) of the frames numbered up to frame any
+// more: the decoder may write new ones over them. Without it, what Feed
+// returned is never written again.
+func (d *Decoder) Release(frame int) {
+	d.packets.release(frame)
+	d.states.release(frame)
+	d.events.release(frame)
+	d.bytes.release(frame)
 }
 
 const slabLen = 256
@@ -50,13 +65,14 @@ const packetSlabLen = 64
 // fails to decode still yields a packet, with Error set (whatever was
 // decoded before the failure is kept). The events, and the packet and state
 // changes they point to, belong to the caller: the decoder never touches
-// them again, and the payload is a copy of at most trace.MaxData bytes.
+// them again (until the caller releases the frame, see Release), and the
+// payload is a copy of at most trace.MaxData bytes.
 func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
-	p := d.newPacket()
+	p := &d.packets.carve(1, frameNo)[0]
 	p.Frame, p.Time = frameNo, f.Time
 	flags, payload, ok := d.ld.decode(p, f.LinkType, f.Data)
 	if len(payload) > 0 {
-		p.Payload = d.copyBytes(payload)
+		p.Payload = d.copyBytes(payload, frameNo)
 	}
 
 	n := 1
@@ -68,11 +84,7 @@ func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
 	// The events are written straight into their slab: no scratch slice
 	// copied over (a copy of pointers costs write barriers while the
 	// collector runs).
-	if len(d.events)-d.ei < n {
-		d.events, d.ei = make([]trace.Event, max(slabLen, n)), 0
-	}
-	out := d.events[d.ei : d.ei+n : d.ei+n]
-	d.ei += n
+	out := d.events.carve(n, frameNo)
 	// The slab is zeroed and each event written once: setting the fields
 	// trace.PacketEvent and trace.StateEvent set is the same as assigning
 	// their results, without a barrier for every pointer of the Event
@@ -80,7 +92,7 @@ func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
 	out[0].Kind, out[0].Packet = trace.KindPacket, p
 	for i := 1; i < n; i++ {
 		ch := &d.m.changes[i-1]
-		sc := d.newState()
+		sc := &d.states.carve(1, frameNo)[0]
 		sc.Time, sc.Endpoint, sc.Conn = p.Time, ch.ep.addr, p.Conn
 		sc.From, sc.To, sc.Source = ch.from, ch.to, trace.SourceInferred
 		out[i].Kind, out[i].State = trace.KindState, sc
@@ -88,34 +100,14 @@ func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
 	return out
 }
 
-func (d *Decoder) newPacket() *trace.Packet {
-	if d.pi == len(d.packets) {
-		d.packets, d.pi = make([]trace.Packet, packetSlabLen), 0
-	}
-	p := &d.packets[d.pi]
-	d.pi++
-	return p
-}
-
-func (d *Decoder) newState() *trace.StateChange {
-	if d.si == len(d.states) {
-		d.states, d.si = make([]trace.StateChange, slabLen/4), 0
-	}
-	s := &d.states[d.si]
-	d.si++
-	return s
-}
-
-// copyBytes copies at most trace.MaxData bytes of b; nil for none.
-func (d *Decoder) copyBytes(b []byte) []byte {
+// copyBytes copies at most trace.MaxData bytes of b, for frame; nil for
+// none.
+func (d *Decoder) copyBytes(b []byte, frame int) []byte {
 	n := min(len(b), trace.MaxData)
 	if n == 0 {
 		return nil
 	}
-	if len(d.bytes)-d.bi < n {
-		d.bytes, d.bi = make([]byte, 64<<10), 0
-	}
-	start := d.bi
-	d.bi += copy(d.bytes[start:], b[:n])
-	return d.bytes[start:d.bi:d.bi]
+	out := d.bytes.carve(n, frame)
+	copy(out, b)
+	return out
 }

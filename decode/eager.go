@@ -48,13 +48,9 @@ func (s *Stream) eagerFrame(evs []trace.Event) error {
 	out := s.scratch[:0]
 	if a.infer {
 		if what := inferredOp(p); what != "" {
-			if len(s.calls) == 0 {
-				s.calls, s.ints = make([]trace.Call, slabLen), make([]int, slabLen)
-			}
-			c := &s.calls[0]
-			setInferred(c, p, what, s.ints[:1:1])
+			c := &s.calls.carve(1, p.Frame)[0]
+			setInferred(c, p, what, s.ints.carve(1, p.Frame))
 			c.Frames[0] = p.Frame
-			s.calls, s.ints = s.calls[1:], s.ints[1:]
 			out = append(out, trace.CallEvent(c))
 		}
 	}
@@ -126,6 +122,20 @@ func (s *Stream) retire(conns []*connInfo) {
 	s.a.forget(conns)
 	for _, ci := range conns {
 		s.d.Forget(ci.id)
+	}
+}
+
+// Release tells the stream that the caller holds no record of the events
+// of frames numbered up to frame any more (packets, state changes,
+// inferred calls, and what they point to): their memory may be used again.
+// Only an eager stream that narrates nothing uses it (the narration keeps
+// earlier packets of a connection); without it, nothing emitted is ever
+// written again.
+func (s *Stream) Release(frame int) {
+	if s.eager && s.a.noExplain {
+		s.d.Release(frame)
+		s.calls.release(frame)
+		s.ints.release(frame)
 	}
 }
 

@@ -71,8 +71,8 @@ type Stream struct {
 	held               []trace.Event // summaries waiting for a later instant
 	sweepAt            time.Time     // when to look for idle connections next
 	scratch            []trace.Event
-	calls              []trace.Call // slabs for inferred calls
-	ints               []int
+	calls              slab[trace.Call] // inferred calls
+	ints               slab[int]        // their Frames
 }
 
 // NewStream returns a stream that hands each annotated event to emit. An
@@ -82,7 +82,10 @@ func NewStream(opts StreamOptions, emit func(trace.Event) error) *Stream {
 	if w <= 0 {
 		w = DefaultWindow
 	}
-	return &Stream{a: newAnnotator(opts.AnnotateOptions), d: NewDecoder(), emit: emit, window: w, last: map[int]int{}}
+	return &Stream{
+		a: newAnnotator(opts.AnnotateOptions), d: NewDecoder(), emit: emit, window: w, last: map[int]int{},
+		calls: slab[trace.Call]{size: slabLen, zero: true}, ints: slab[int]{size: slabLen, zero: true},
+	}
 }
 
 // Frames is the number of frames fed so far.
