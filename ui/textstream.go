@@ -62,6 +62,11 @@ func (t *TextStream) Event(ev trace.Event) error {
 	return t.flushErr()
 }
 
+// HoldsOnlyTheLast reports whether the stream prints events as they come,
+// holding the records of the last event given (and of the state changes
+// of its frame) at most: the records of earlier events may be reused.
+func (t *TextStream) HoldsOnlyTheLast() bool { return t.flat != nil }
+
 func (t *TextStream) flushErr() error {
 	if t.flat.err != nil && t.err == nil {
 		t.err = t.flat.err

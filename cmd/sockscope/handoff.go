@@ -2,6 +2,7 @@ package main
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/sockscope/sockscope/trace"
 )
@@ -10,13 +11,17 @@ import (
 // decode.Stream emits are gathered in batches and shown (filtered,
 // formatted, written) by another goroutine, while the reading goroutine
 // decodes and annotates the next frames. The events point to records the
-// Stream never touches again, so they may cross goroutines.
+// Stream does not touch again until it is told the frame was released
+// (Released, for the reading goroutine to pass on to Stream.Release): so
+// they may cross goroutines.
 type handoff struct {
-	show  func(trace.Event) error
-	batch []trace.Event
-	full  chan []trace.Event
-	free  chan []trace.Event
-	done  chan struct{}
+	show      func(trace.Event) error
+	holdsLast func() bool  // show holds no record but its last event's
+	released  atomic.Int64 // frames up to this one were shown and are held no more
+	batch     []trace.Event
+	full      chan []trace.Event
+	free      chan []trace.Event
+	done      chan struct{}
 
 	mu  sync.Mutex
 	err error // the first error of show: the reading side stops on it
@@ -29,9 +34,11 @@ const (
 
 // newHandoff starts the goroutine that passes every event to show, in
 // order.
-func newHandoff(show func(trace.Event) error) *handoff {
+// holdsLast, if not nil, tells whether show holds the records of the
+// last event only: then the frames shown before it are released.
+func newHandoff(show func(trace.Event) error, holdsLast func() bool) *handoff {
 	h := &handoff{
-		show: show, full: make(chan []trace.Event, handoffBatches),
+		show: show, holdsLast: holdsLast, full: make(chan []trace.Event, handoffBatches),
 		free: make(chan []trace.Event, handoffBatches+1), done: make(chan struct{}),
 	}
 	for range handoffBatches + 1 {
@@ -55,7 +62,16 @@ func (h *handoff) run() {
 				}
 			}
 		}
+		last := 0
+		for _, ev := range b {
+			if ev.Packet != nil {
+				last = max(last, ev.Packet.Frame)
+			}
+		}
 		clear(b)
+		if last > 1 && h.holdsLast != nil && h.holdsLast() {
+			h.released.Store(int64(last - 1)) // show may still hold frame last's records
+		}
 		h.free <- b[:0]
 	}
 }
@@ -76,6 +92,10 @@ func (h *handoff) event(ev trace.Event) error {
 	}
 	return nil
 }
+
+// Released is the last frame whose records no one holds any more; for the
+// reading goroutine.
+func (h *handoff) Released() int { return int(h.released.Load()) }
 
 // wait shows what is queued and returns once every event was shown, with
 // show's first error. Use no other method after it.

@@ -64,6 +64,12 @@ func (s *sink) event(ev trace.Event) error {
 	return s.text.Event(ev)
 }
 
+// holdsOnlyTheLast reports whether the sink holds no record of the events
+// it was given but the last one's (and its frame's).
+func (s *sink) holdsOnlyTheLast() bool {
+	return s.enc != nil || s.text.HoldsOnlyTheLast()
+}
+
 func (s *sink) close() error {
 	if s.enc != nil {
 		return s.enc.Flush()

@@ -78,9 +78,13 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 	src.ShareFrameData() // the Stream copies what it keeps of a frame
 	out := newSink(f.format, stdout)
 	sh := newShower(sel, out.event)
-	h := newHandoff(sh.event)
+	var holdsLast func() bool
+	if sel == nil { // a filter holds events back
+		holdsLast = out.holdsOnlyTheLast
+	}
+	h := newHandoff(sh.event, holdsLast)
 	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format)}, h.event)
-	res := readCapture(ctx, src, st, stderr)
+	res := readCapture(ctx, src, &releasingSink{Stream: st, h: h}, stderr)
 	closeErr := st.Close()
 	if err := h.wait(); err != nil {
 		return &exitError{exitCannot, err}
@@ -100,6 +104,22 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 		return &exitError{exitCannot, err}
 	}
 	return res.exit(ctx, path)
+}
+
+// releasingSink feeds a Stream, telling it first which frames the
+// showing goroutine released, so that their memory is used again.
+type releasingSink struct {
+	*decode.Stream
+	h    *handoff
+	done int
+}
+
+func (r *releasingSink) Frame(f *trace.Frame) error {
+	if n := r.h.Released(); n > r.done {
+		r.done = n
+		r.Stream.Release(n)
+	}
+	return r.Stream.Frame(f)
 }
 
 // replayHeapLimit is the heap a streamed replay lets grow before it

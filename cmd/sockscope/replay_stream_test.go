@@ -17,7 +17,10 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/sockscope/sockscope/capture"
+	"github.com/sockscope/sockscope/decode"
 	"github.com/sockscope/sockscope/trace"
+	"github.com/sockscope/sockscope/ui"
 )
 
 // writeConversations writes a pcap of n tutorial conversations between
@@ -294,5 +297,66 @@ func BenchmarkReplay(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/20000, "ns/packet")
 			b.ReportMetric(0, "ns/op")
 		})
+	}
+}
+
+// TestLongReplayIsTheWholeCapturesAnnotation: a foreign capture long
+// enough to be annotated frame by frame, with the records of the frames
+// printed reused for the next ones, prints exactly what annotating the
+// whole capture at once and printing it gives, in text and JSON.
+func TestLongReplayIsTheWholeCapturesAnnotation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "long.pcap")
+	writeConversations(t, path, 4000) // 40000 packets, about 100000 events
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	d := decode.NewDecoder()
+	var all []trace.Event
+	for n := 1; ; n++ {
+		f, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, d.Feed(&f, n)...)
+	}
+	whole := decode.Annotate(all, decode.AnnotateOptions{InferCalls: true, NoExplain: true})
+
+	var text, jsonl bytes.Buffer
+	ts := ui.NewTextStream(&text, ui.TextOptions{}, 0)
+	enc := trace.NewEncoder(&jsonl, time.Time{})
+	for _, ev := range whole {
+		if err := ts.Event(ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.Encode(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for format, want := range map[string]string{"text": text.String(), "json": jsonl.String()} {
+		r := sockscope(t, 0, dir, "replay", "long.pcap", "--format", format)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, r.code, r.stderr)
+		}
+		if r.stdout != want {
+			got, exp := strings.Split(r.stdout, "\n"), strings.Split(want, "\n")
+			for i := range min(len(got), len(exp)) {
+				if got[i] != exp[i] {
+					t.Fatalf("%s, line %d:\n replay %s\n whole  %s", format, i+1, got[i], exp[i])
+				}
+			}
+			t.Fatalf("%s: %d lines, the whole capture's %d", format, len(got), len(exp))
+		}
 	}
 }
