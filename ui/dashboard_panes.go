@@ -110,7 +110,7 @@ func detailLines(v *view, k int, w int, inspect func(frame int) *Inspection) []l
 			if strings.Contains(p.Flags, ".") {
 				field("ack", fmt.Sprintf("%d (absolute %d)", p.RAck, p.Ack))
 			}
-			field("window", windowText(v, p))
+			field("window", windowText(v, p, inspect))
 			if p.Options != "" {
 				field("options", p.Options)
 			}
@@ -329,12 +329,15 @@ func callSegments(v *view, c *trace.Call) (segs []*trace.Packet, exact bool) {
 
 // windowText is the window a TCP segment advertises, scaled when both SYNs
 // carried the window-scale option (RFC 7323: never in the SYNs themselves).
-func windowText(v *view, p *trace.Packet) string {
+// A timeline held in an Index keeps no options: the SYNs' are read again
+// (inspect).
+func windowText(v *view, p *trace.Packet, inspect func(frame int) *Inspection) string {
 	s := fmt.Sprintf("%d", p.Win)
 	if strings.Contains(p.Flags, "S") || p.Conn <= 0 {
 		return s + " (SYNs are never scaled)"
 	}
 	mine, theirs := -1, -1
+	var seen [2]bool // its own SYN, the peer's
 	// Find the two SYNs of the connection among its first packets.
 	if p.Conn > v.connCount() {
 		return s
@@ -348,18 +351,26 @@ func windowText(v *view, p *trace.Packet) string {
 		if q == nil || q.Conn != p.Conn || !strings.Contains(q.Flags, "S") {
 			continue
 		}
-		ws := wscale(q.Options)
+		opts := q.Options
+		if v.ix != nil && inspect != nil {
+			if in := inspect(q.Frame); in != nil && in.Packet != nil {
+				opts = in.Packet.Options
+			}
+		}
+		ws := wscale(opts)
 		if q.Src == p.Src {
-			mine = ws
+			mine, seen[0] = ws, true
 		} else {
-			theirs = ws
+			theirs, seen[1] = ws, true
 		}
 	}
 	switch {
 	case mine >= 0 && theirs >= 0:
 		return fmt.Sprintf("%d × %d = %d bytes (window scale %d from its SYN)", p.Win, 1<<mine, p.Win<<mine, mine)
-	case mine == -1 && theirs == -1:
+	case !seen[0] || !seen[1]:
 		return s + " (scaling unknown: the handshake was not captured)"
+	case mine < 0 && theirs < 0:
+		return s + " bytes (not scaled: neither SYN offered scaling)"
 	}
 	return s + " bytes (not scaled: only one SYN offered scaling)"
 }
