@@ -29,8 +29,20 @@ type narrator struct {
 	lastAck map[sockKey]uint32    // the last ACK each sender sent
 	lastPkt map[int]*trace.Packet // the latest packet of each connection
 
-	pktArgs, ackArgs narrate.Args // reused for every packet
+	// Reused for every packet: the values of its sentences, those of the
+	// sentence saying who sent it, and the narration being written.
+	v, bv narrate.Vals
+	t     narrate.Text
 }
+
+// The placeholders a packet's sentences fill in.
+var (
+	phSrc, phDst, phSeq, phAck = narrate.Placeholder("src"), narrate.Placeholder("dst"), narrate.Placeholder("seq"), narrate.Placeholder("ack")
+	phLen, phEnd, phNext       = narrate.Placeholder("len"), narrate.Placeholder("end"), narrate.Placeholder("next")
+	phFirst, phLast, phWin     = narrate.Placeholder("first"), narrate.Placeholder("last"), narrate.Placeholder("win")
+	phPseq, phPlen, phError    = narrate.Placeholder("pseq"), narrate.Placeholder("plen"), narrate.Placeholder("error")
+	phID, phOp, phWho          = narrate.Placeholder("id"), narrate.Placeholder("op"), narrate.Placeholder("who")
+)
 
 func (a *annotator) narrateAll(evs []trace.Event) {
 	n := a.narr // what it remembers goes on from piece to piece
@@ -69,14 +81,24 @@ func frameList(l narrate.Lang, frames []int) string {
 func (n *narrator) packet(p *trace.Packet) string {
 	switch p.Proto {
 	case "tcp":
-		s := n.tcp(p)
+		n.t.Reset(n.l)
+		n.tcp(p)
 		if p.Error != "" {
-			s = narrate.Join(n.l, s, n.say("pkt.error", narrate.Args{"error": p.Error}))
+			n.v.Reset()
+			n.v.Str(phError, p.Error)
+			n.t.Say("pkt.error", &n.v)
 		}
-		return s
+		return n.t.String()
 	case "udp":
-		s := n.say("pkt.udp", narrate.Args{"len": p.Len, "src": n.name(p.Conn, p.Src), "dst": n.name(p.Conn, p.Dst)})
-		return narrate.Join(n.l, s, n.by(p))
+		n.t.Reset(n.l)
+		v := &n.v
+		v.Reset()
+		v.Int(phLen, int64(p.Len))
+		v.Str(phSrc, n.name(p.Conn, p.Src))
+		v.Str(phDst, n.name(p.Conn, p.Dst))
+		n.t.Say("pkt.udp", v)
+		n.by(p)
+		return n.t.String()
 	case "icmp", "icmp6":
 		if strings.HasPrefix(p.Info, "port unreachable") {
 			if src, dst, ok := quotedTuple(p.Info); ok {
@@ -91,7 +113,8 @@ func (n *narrator) packet(p *trace.Packet) string {
 	return n.say("pkt.other", narrate.Args{"proto": p.Proto, "info": p.Info})
 }
 
-func (n *narrator) tcp(p *trace.Packet) string {
+// tcp narrates a TCP segment into n.t and remembers it.
+func (n *narrator) tcp(p *trace.Packet) {
 	f := flagBits(p.Flags)
 	from, to := sockKey{p.Conn, p.Src}, sockKey{p.Conn, p.Dst}
 	src := n.name(p.Conn, p.Src)
@@ -102,41 +125,44 @@ func (n *narrator) tcp(p *trace.Packet) string {
 	if f&flagFIN != 0 {
 		end++
 	}
-	// One map for every packet: Say only reads it.
-	if n.pktArgs == nil {
-		n.pktArgs, n.ackArgs = narrate.Args{}, narrate.Args{}
-	}
-	args := n.pktArgs
-	clear(args)
-	args["src"], args["dst"], args["seq"], args["ack"], args["len"] = src, n.name(p.Conn, p.Dst), p.RSeq, p.RAck, p.Len
-	args["end"], args["next"], args["first"], args["last"], args["win"] = p.RSeq+uint32(max(p.Len, 0)), end, p.RSeq, p.RSeq+uint32(max(p.Len, 0))-1, p.Win
-	var parts []string
+	v, t := &n.v, &n.t
+	v.Reset()
+	v.Str(phSrc, src)
+	v.Str(phDst, n.name(p.Conn, p.Dst))
+	v.Int(phSeq, int64(p.RSeq))
+	v.Int(phAck, int64(p.RAck))
+	v.Int(phLen, int64(p.Len))
+	v.Int(phEnd, int64(p.RSeq+uint32(max(p.Len, 0))))
+	v.Int(phNext, int64(end))
+	v.Int(phFirst, int64(p.RSeq))
+	v.Int(phLast, int64(p.RSeq+uint32(max(p.Len, 0))-1))
+	v.Int(phWin, int64(p.Win))
 
 	// What the segment is.
 	switch {
 	case f&flagRST != 0:
 		if !n.established(p.Conn) {
-			parts = append(parts, n.say("pkt.rst.refused", args))
+			t.Say("pkt.rst.refused", v)
 		} else {
-			parts = append(parts, n.say("pkt.rst", args))
+			t.Say("pkt.rst", v)
 		}
 	case f&flagSYN != 0 && f&flagACK == 0:
 		if resent(p) || hasFlag(p, trace.AnalysisOutOfOrder) {
-			parts = append(parts, n.say("pkt.syn.again", args))
+			t.Say("pkt.syn.again", v)
 		} else {
-			parts = append(parts, n.say("pkt.syn", args))
+			t.Say("pkt.syn", v)
 		}
 	case f&flagSYN != 0:
-		parts = append(parts, n.say("pkt.synack", args))
+		t.Say("pkt.synack", v)
 	case f&flagFIN != 0:
-		parts = append(parts, n.say("pkt.fin", args))
+		t.Say("pkt.fin", v)
 		if p.Len > 0 {
-			parts = append(parts, n.say("pkt.fin.data", args))
+			t.Say("pkt.fin.data", v)
 		}
 	case p.Len > 0:
-		parts = append(parts, n.say("pkt.data", args))
+		t.Say("pkt.data", v)
 	default:
-		parts = append(parts, n.say("pkt.ack", args))
+		t.Say("pkt.ack", v)
 	}
 
 	// What its ACK says, when it says something new (or it is nothing else).
@@ -144,9 +170,9 @@ func (n *narrator) tcp(p *trace.Packet) string {
 		prev, had := n.lastAck[from]
 		switch {
 		case !had || p.RAck != prev:
-			parts = append(parts, n.ackSentence(p, f, to, args))
+			n.ackSentence(p, f, to)
 		case f&(flagSYN|flagFIN) == 0 && p.Len == 0 && len(p.Analysis) == 0:
-			parts = append(parts, n.say("ack.repeat", args))
+			t.Say("ack.repeat", v)
 		}
 		n.lastAck[from] = p.RAck
 	}
@@ -159,10 +185,10 @@ func (n *narrator) tcp(p *trace.Packet) string {
 		if name == trace.AnalysisRetransmission && hasFlag(p, trace.AnalysisFastRetransmission) {
 			continue
 		}
-		parts = append(parts, n.say("flag."+name, args))
+		t.Say(flagKey(name), v)
 	}
 
-	parts = append(parts, n.by(p))
+	n.by(p)
 	segs := append(n.segs[from], sentSeg{p: p, seq: p.RSeq, end: end, flags: f})
 	if len(segs) > maxNarratedSegs {
 		// A long connection: ACKs name recent segments, not the oldest.
@@ -170,7 +196,32 @@ func (n *narrator) tcp(p *trace.Packet) string {
 	}
 	n.segs[from] = segs
 	n.lastPkt[p.Conn] = p
-	return narrate.Join(n.l, parts...)
+}
+
+// flagKey is the phrase of an analysis flag, "flag." + name, without
+// building the string for the usual ones.
+func flagKey(name string) string {
+	switch name {
+	case trace.AnalysisRetransmission:
+		return "flag." + trace.AnalysisRetransmission
+	case trace.AnalysisFastRetransmission:
+		return "flag." + trace.AnalysisFastRetransmission
+	case trace.AnalysisDupAck:
+		return "flag." + trace.AnalysisDupAck
+	case trace.AnalysisOutOfOrder:
+		return "flag." + trace.AnalysisOutOfOrder
+	case trace.AnalysisLostSegment:
+		return "flag." + trace.AnalysisLostSegment
+	case trace.AnalysisZeroWindow:
+		return "flag." + trace.AnalysisZeroWindow
+	case trace.AnalysisWindowUpdate:
+		return "flag." + trace.AnalysisWindowUpdate
+	case trace.AnalysisKeepAlive:
+		return "flag." + trace.AnalysisKeepAlive
+	case trace.AnalysisKeepAliveAck:
+		return "flag." + trace.AnalysisKeepAliveAck
+	}
+	return "flag." + name
 }
 
 // maxNarratedSegs bounds the segments remembered per sender.
@@ -182,39 +233,40 @@ func (n *narrator) established(conn int) bool {
 	return ci != nil && (ci.sawSYNACK || !ci.sawSYN)
 }
 
-// ackSentence explains the ACK number of p: which of the peer's segments it
-// acknowledges, with the arithmetic.
-func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey, args narrate.Args) string {
+// ackSentence says into n.t what the ACK number of p (whose values are in
+// n.v) acknowledges: which of the peer's segments, with the arithmetic.
+func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey) {
+	v, t := &n.v, &n.t
 	segs := n.segs[peer]
 	for i := len(segs) - 1; i >= 0; i-- {
 		s := segs[i]
 		if s.end != p.RAck || s.end == s.seq {
 			continue // not this one, or one that takes no sequence space
 		}
-		a := n.ackArgs
-		clear(a)
-		for k, v := range args {
-			a[k] = v
-		}
-		a["ack"], a["pseq"], a["plen"] = p.RAck, s.seq, s.p.Len
+		v.Int(phPseq, int64(s.seq))
+		v.Int(phPlen, int64(s.p.Len))
 		switch {
 		case s.flags&flagFIN != 0 && f&flagFIN != 0 && !n.ackedBefore(sockKey{p.Conn, p.Src}, p.RAck):
-			a["pseq"] = s.end - 1
-			return n.say("ack.fin.delayed", a)
+			v.Int(phPseq, int64(s.end-1))
+			t.Say("ack.fin.delayed", v)
 		case s.flags&flagFIN != 0 && s.p.Len > 0:
-			return n.say("ack.data.fin", a)
+			t.Say("ack.data.fin", v)
 		case s.flags&flagFIN != 0:
-			a["pseq"] = s.end - 1
-			return n.say("ack.fin", a)
+			v.Int(phPseq, int64(s.end-1))
+			t.Say("ack.fin", v)
 		case s.flags&flagSYN != 0 && f&flagSYN != 0:
-			return "" // the SYN-ACK's own sentence says it
+			// the SYN-ACK's own sentence says it
 		case s.flags&flagSYN != 0:
-			return n.say("ack.syn", a)
+			t.Say("ack.syn", v)
 		default:
-			return n.say("ack.data", a)
+			t.Say("ack.data", v)
 		}
+		// The packet's other sentences see its own values only.
+		v.Del(phPseq)
+		v.Del(phPlen)
+		return
 	}
-	return n.say("ack.cumulative", args)
+	t.Say("ack.cumulative", v)
 }
 
 // ackedBefore reports whether sender k had already acknowledged ack.
@@ -223,8 +275,8 @@ func (n *narrator) ackedBefore(k sockKey, ack uint32) bool {
 	return ok && prev == ack
 }
 
-// by says who put the packet on the wire.
-func (n *narrator) by(p *trace.Packet) string {
+// by says into n.t who put the packet on the wire.
+func (n *narrator) by(p *trace.Packet) {
 	switch p.By {
 	case trace.ByCall:
 		for _, id := range p.Calls {
@@ -234,16 +286,22 @@ func (n *narrator) by(p *trace.Packet) string {
 			}
 			switch c.Op {
 			case trace.OpSend, trace.OpSendto, trace.OpConnect, trace.OpClose, trace.OpShutdown:
-				return n.say("by.call", narrate.Args{"id": c.ID, "op": string(c.Op), "who": narrate.Role(n.l, c.Lane)})
+				v := &n.bv
+				v.Reset()
+				v.Int(phID, int64(c.ID))
+				v.Str(phOp, string(c.Op))
+				v.Str(phWho, narrate.Role(n.l, c.Lane))
+				n.t.Say("by.call", v)
+				return
 			}
 		}
 	case trace.ByKernel:
 		if resent(p) {
-			return n.say("by.kernel.resent", nil)
+			n.t.Say("by.kernel.resent", nil)
+			return
 		}
-		return n.say("by.kernel", nil)
+		n.t.Say("by.kernel", nil)
 	}
-	return ""
 }
 
 // state narrates a state change; next is the event after it, to tell a

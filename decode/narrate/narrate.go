@@ -9,9 +9,7 @@
 package narrate
 
 import (
-	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode"
 )
@@ -73,72 +71,21 @@ func Has(l Lang, key string) bool {
 // Say fills in the phrase key of language l with args. A phrase missing
 // from l falls back to English; a key missing from both yields "[key]", so
 // a gap shows rather than hides.
+//
+// An English sentence that opens with a name ("the client …") starts with
+// a capital letter; one that opens with a call's name ("close()") keeps it
+// as the program spells it. A Chinese one drops a space between two Han
+// characters (a Chinese name filled in next to Chinese text needs none).
 func Say(l Lang, key string, args Args) string {
-	tmpl, ok := catalogue(l)[key]
-	if !ok {
-		if tmpl, ok = en[key]; !ok {
-			return "[" + key + "]"
-		}
+	p := lookup(l, key)
+	if p == nil {
+		return "[" + key + "]"
 	}
-	out := fill(tmpl, args)
-	if l == Chinese {
-		out = tightenHan(out)
+	if l != Chinese && len(p.segs) == 1 && !p.segs[0].ph {
+		return p.segs[0].lit // nothing to fill in or to touch
 	}
-	// An English sentence that opens with a name ("the client …") starts
-	// with a capital letter; one that opens with a call's name ("close()")
-	// keeps it as the program spells it.
-	if l != Chinese && strings.HasPrefix(tmpl, "{") && !strings.HasPrefix(tmpl, "{op}") && out != "" && out[0] >= 'a' && out[0] <= 'z' {
-		out = string(out[0]-'a'+'A') + out[1:]
-	}
-	return out
-}
-
-// fill replaces each {name} in tmpl by the value of args[name].
-func fill(tmpl string, args Args) string {
-	if strings.IndexByte(tmpl, '{') < 0 {
-		return tmpl
-	}
-	var sb strings.Builder
-	sb.Grow(len(tmpl) + 64)
-	for {
-		i := strings.IndexByte(tmpl, '{')
-		if i < 0 {
-			sb.WriteString(tmpl)
-			return sb.String()
-		}
-		j := strings.IndexByte(tmpl[i:], '}')
-		if j < 0 {
-			sb.WriteString(tmpl)
-			return sb.String()
-		}
-		sb.WriteString(tmpl[:i])
-		name := tmpl[i+1 : i+j]
-		if v, ok := args[name]; ok {
-			writeValue(&sb, v)
-		} else {
-			sb.WriteString("{" + name + "}")
-		}
-		tmpl = tmpl[i+j+1:]
-	}
-}
-
-// writeValue writes v as fmt.Print does, the common types without fmt.
-func writeValue(sb *strings.Builder, v any) {
-	var buf [24]byte
-	switch x := v.(type) {
-	case string:
-		sb.WriteString(x)
-	case int:
-		sb.Write(strconv.AppendInt(buf[:0], int64(x), 10))
-	case uint32:
-		sb.Write(strconv.AppendUint(buf[:0], uint64(x), 10))
-	case int64:
-		sb.Write(strconv.AppendInt(buf[:0], x, 10))
-	case uint64:
-		sb.Write(strconv.AppendUint(buf[:0], x, 10))
-	default:
-		fmt.Fprint(sb, v)
-	}
+	b := appendArgs(make([]byte, 0, 256), p, args)
+	return string(finish(b, 0, p, l))
 }
 
 // Placeholders lists the names a template uses, sorted.
@@ -178,16 +125,35 @@ func Template(l Lang, key string) (string, bool) {
 
 // Join puts sentences together with the language's spacing.
 func Join(l Lang, sentences ...string) string {
-	var parts []string
+	sep := " "
+	if l == Chinese {
+		sep = ""
+	}
+	n, size, only := 0, 0, ""
 	for _, s := range sentences {
 		if s != "" {
-			parts = append(parts, s)
+			n++
+			size += len(s)
+			only = s
 		}
 	}
-	if l == Chinese {
-		return strings.Join(parts, "")
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return only
 	}
-	return strings.Join(parts, " ")
+	b := make([]byte, 0, size+(n-1)*len(sep))
+	for _, s := range sentences {
+		if s == "" {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, sep...)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
 }
 
 // List joins items as "1, 2 and 3" in l.
@@ -209,9 +175,15 @@ func List(l Lang, items []string) string {
 func Role(l Lang, lane string) string {
 	switch lane { // the usual ones without filling a template
 	case "client":
-		return catalogue(l)["role.client"]
+		if l == Chinese {
+			return zhClient
+		}
+		return enClient
 	case "server":
-		return catalogue(l)["role.server"]
+		if l == Chinese {
+			return zhServer
+		}
+		return enServer
 	}
 	for _, base := range []string{"client", "server"} {
 		rest, ok := strings.CutPrefix(lane, base)
@@ -226,6 +198,12 @@ func Role(l Lang, lane string) string {
 	}
 	return lane
 }
+
+// The usual roles, read once.
+var (
+	enClient, enServer = en["role.client"], en["role.server"]
+	zhClient, zhServer = zh["role.client"], zh["role.server"]
+)
 
 // tightenHan drops a space between two Han characters (a Chinese name
 // filled in next to Chinese text needs none).
