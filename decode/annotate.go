@@ -174,7 +174,7 @@ func newAnnotator(opts AnnotateOptions) *annotator {
 	if a.lang == "" {
 		a.lang = narrate.English
 	}
-	a.narr = &narrator{a: a, l: a.lang, segs: map[sockKey][]sentSeg{}, lastAck: map[sockKey]uint32{}, lastPkt: map[int]*trace.Packet{}}
+	a.narr = &narrator{a: a, l: a.lang, sides: map[sockKey]*narrSide{}, lastPkt: map[int]*trace.Packet{}}
 	return a
 }
 
@@ -374,8 +374,7 @@ func (a *annotator) forget(retired []*connInfo) {
 			delete(a.inferred, sk)
 			delete(a.sent, sk)
 			delete(a.recvd, sk)
-			delete(a.narr.segs, sk)
-			delete(a.narr.lastAck, sk)
+			delete(a.narr.sides, sk)
 		}
 		delete(a.narr.lastPkt, ci.id)
 		ci.pkts = nil

@@ -22,11 +22,18 @@ type sentSeg struct {
 	flags    byte
 }
 
+// narrSide is what the narration remembers of a sender: one map lookup
+// finds it all.
+type narrSide struct {
+	segs    []sentSeg // the segments it sent, the latest last
+	lastAck uint32    // the last ACK it sent
+	acked   bool      // whether it sent an ACK yet
+}
+
 type narrator struct {
 	a       *annotator
 	l       narrate.Lang
-	segs    map[sockKey][]sentSeg // by sender
-	lastAck map[sockKey]uint32    // the last ACK each sender sent
+	sides   map[sockKey]*narrSide // by sender
 	lastPkt map[int]*trace.Packet // the latest packet of each connection
 
 	// Reused for every packet: the values of its sentences, those of the
@@ -42,6 +49,8 @@ var (
 	phFirst, phLast, phWin     = narrate.Placeholder("first"), narrate.Placeholder("last"), narrate.Placeholder("win")
 	phPseq, phPlen, phError    = narrate.Placeholder("pseq"), narrate.Placeholder("plen"), narrate.Placeholder("error")
 	phID, phOp, phWho          = narrate.Placeholder("id"), narrate.Placeholder("op"), narrate.Placeholder("who")
+	phEp, phFrom, phTo, phLeft = narrate.Placeholder("ep"), narrate.Placeholder("from"), narrate.Placeholder("to"), narrate.Placeholder("left")
+	phFrame, phLocal, phRemote = narrate.Placeholder("frame"), narrate.Placeholder("local"), narrate.Placeholder("remote")
 )
 
 func (a *annotator) narrateAll(evs []trace.Event) {
@@ -165,16 +174,20 @@ func (n *narrator) tcp(p *trace.Packet) {
 		t.Say("pkt.ack", v)
 	}
 
+	side := n.sides[from]
+	if side == nil {
+		side = &narrSide{}
+		n.sides[from] = side
+	}
 	// What its ACK says, when it says something new (or it is nothing else).
 	if f&flagACK != 0 && f&flagRST == 0 {
-		prev, had := n.lastAck[from]
 		switch {
-		case !had || p.RAck != prev:
-			n.ackSentence(p, f, to)
+		case !side.acked || p.RAck != side.lastAck:
+			n.ackSentence(p, f, to, side)
 		case f&(flagSYN|flagFIN) == 0 && p.Len == 0 && len(p.Analysis) == 0:
 			t.Say("ack.repeat", v)
 		}
-		n.lastAck[from] = p.RAck
+		side.lastAck, side.acked = p.RAck, true
 	}
 
 	// Wireshark's analysis.
@@ -189,12 +202,12 @@ func (n *narrator) tcp(p *trace.Packet) {
 	}
 
 	n.by(p)
-	segs := append(n.segs[from], sentSeg{p: p, seq: p.RSeq, end: end, flags: f})
+	segs := append(side.segs, sentSeg{p: p, seq: p.RSeq, end: end, flags: f})
 	if len(segs) > maxNarratedSegs {
 		// A long connection: ACKs name recent segments, not the oldest.
 		segs = append(segs[:0:0], segs[len(segs)-maxNarratedSegs/2:]...)
 	}
-	n.segs[from] = segs
+	side.segs = segs
 	n.lastPkt[p.Conn] = p
 }
 
@@ -234,10 +247,14 @@ func (n *narrator) established(conn int) bool {
 }
 
 // ackSentence says into n.t what the ACK number of p (whose values are in
-// n.v) acknowledges: which of the peer's segments, with the arithmetic.
-func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey) {
+// n.v) acknowledges: which of the peer's segments, with the arithmetic;
+// from is what is remembered of p's sender.
+func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey, from *narrSide) {
 	v, t := &n.v, &n.t
-	segs := n.segs[peer]
+	var segs []sentSeg
+	if ps := n.sides[peer]; ps != nil {
+		segs = ps.segs
+	}
 	for i := len(segs) - 1; i >= 0; i-- {
 		s := segs[i]
 		if s.end != p.RAck || s.end == s.seq {
@@ -246,7 +263,7 @@ func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey) {
 		v.Int(phPseq, int64(s.seq))
 		v.Int(phPlen, int64(s.p.Len))
 		switch {
-		case s.flags&flagFIN != 0 && f&flagFIN != 0 && !n.ackedBefore(sockKey{p.Conn, p.Src}, p.RAck):
+		case s.flags&flagFIN != 0 && f&flagFIN != 0 && !(from.acked && from.lastAck == p.RAck):
 			v.Int(phPseq, int64(s.end-1))
 			t.Say("ack.fin.delayed", v)
 		case s.flags&flagFIN != 0 && s.p.Len > 0:
@@ -267,12 +284,6 @@ func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey) {
 		return
 	}
 	t.Say("ack.cumulative", v)
-}
-
-// ackedBefore reports whether sender k had already acknowledged ack.
-func (n *narrator) ackedBefore(k sockKey, ack uint32) bool {
-	prev, ok := n.lastAck[k]
-	return ok && prev == ack
 }
 
 // by says into n.t who put the packet on the wire.
@@ -307,18 +318,23 @@ func (n *narrator) by(p *trace.Packet) {
 // state narrates a state change; next is the event after it, to tell a
 // state that lasted no time.
 func (n *narrator) state(s *trace.StateChange, next *trace.StateChange) string {
-	args := narrate.Args{"ep": n.name(s.Conn, s.Endpoint), "from": string(s.From), "to": string(s.To)}
+	v, t := &n.v, &n.t
+	v.Reset()
+	t.Reset(n.l)
+	v.Str(phEp, n.name(s.Conn, s.Endpoint))
+	v.Str(phFrom, string(s.From))
+	v.Str(phTo, string(s.To))
 	if s.Source == trace.SourceKernel {
-		t := n.say("state.kernel", args)
+		t.Say("state.kernel", v)
 		if s.TimeLeft > 0 {
-			args["left"] = fmt.Sprintf("%.1f", s.TimeLeft.Seconds())
-			t = narrate.Join(n.l, t, n.say("state.kernel.timer", args))
+			v.Str(phLeft, fmt.Sprintf("%.1f", s.TimeLeft.Seconds()))
+			t.Say("state.kernel.timer", v)
 		}
-		return t
+		return t.String()
 	}
 	p := n.lastPkt[s.Conn]
 	rst := p != nil && flagBits(p.Flags)&flagRST != 0 && p.Time.Equal(s.Time)
-	key := "state." + string(s.To)
+	key, known := stateKey(s.To)
 	switch {
 	case s.To == trace.StateClosed && s.From == trace.StateSynSent && rst:
 		key = "state.CLOSED.refused"
@@ -333,11 +349,44 @@ func (n *narrator) state(s *trace.StateChange, next *trace.StateChange) string {
 		key = "state.TIME_WAIT.closing"
 	case s.To == trace.StateSynRecv && s.From == trace.StateSynSent:
 		key = "state.SYN_RECV.simultaneous"
+	default:
+		if !known && !narrate.Has(narrate.English, key) {
+			key = "state.other"
+		}
 	}
-	if !narrate.Has(narrate.English, key) {
-		key = "state.other"
+	t.Say(key, v)
+	return t.String()
+}
+
+// stateKey is the phrase of a state, "state." + its name, without
+// building the string for the states the catalogue names; known says the
+// catalogue has it.
+func stateKey(to trace.State) (key string, known bool) {
+	switch to {
+	case trace.StateSynSent:
+		return "state." + string(trace.StateSynSent), true
+	case trace.StateSynRecv:
+		return "state." + string(trace.StateSynRecv), true
+	case trace.StateEstablished:
+		return "state." + string(trace.StateEstablished), true
+	case trace.StateFinWait1:
+		return "state." + string(trace.StateFinWait1), true
+	case trace.StateFinWait2:
+		return "state." + string(trace.StateFinWait2), true
+	case trace.StateCloseWait:
+		return "state." + string(trace.StateCloseWait), true
+	case trace.StateLastAck:
+		return "state." + string(trace.StateLastAck), true
+	case trace.StateClosing:
+		return "state." + string(trace.StateClosing), true
+	case trace.StateTimeWait:
+		return "state." + string(trace.StateTimeWait), true
+	case trace.StateClosed:
+		return "state." + string(trace.StateClosed), true
+	case trace.StateListen:
+		return "state." + string(trace.StateListen), true
 	}
-	return n.say(key, args)
+	return "state." + string(to), false
 }
 
 // call narrates a socket call with the packets tied to it.

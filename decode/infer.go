@@ -1,7 +1,6 @@
 package decode
 
 import (
-	"github.com/sockscope/sockscope/decode/narrate"
 	"github.com/sockscope/sockscope/trace"
 )
 
@@ -82,14 +81,22 @@ func (n *narrator) inferredCall(c *trace.Call) string {
 	if p := n.a.byFrame[frame]; p != nil {
 		conn = p.Conn
 	}
-	args := narrate.Args{"frame": frame, "who": n.name(conn, c.Local), "local": c.Local.String(), "remote": c.Remote.String()}
+	v, t := &n.v, &n.t
+	v.Reset()
+	t.Reset(n.l)
+	v.Int(phFrame, int64(frame))
+	v.Str(phWho, n.name(conn, c.Local))
+	v.Str(phLocal, c.Local.String())
+	v.Str(phRemote, c.Remote.String())
 	switch c.Inferred {
 	case trace.InferredConnect:
-		return n.say("call.inferred.connect", args)
+		t.Say("call.inferred.connect", v)
 	case trace.InferredListen:
-		return n.say("call.inferred.listen", args)
+		t.Say("call.inferred.listen", v)
 	case trace.InferredClose:
-		return n.say("call.inferred.close", args)
+		t.Say("call.inferred.close", v)
+	default:
+		t.Say("call.inferred.abort", v)
 	}
-	return n.say("call.inferred.abort", args)
+	return t.String()
 }
