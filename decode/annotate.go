@@ -153,7 +153,6 @@ type annotator struct {
 	owner    map[trace.Endpoint]string // the lane whose socket uses the address
 	analysis map[int]*connAnalysis
 	narr     *narrator
-	sumArgs  narrate.Args // reused by tcpSummary
 
 	sent, recvd map[sockKey]uint32 // stream bytes moved so far by send and recv
 	claimed     map[int]bool       // frames already tied to a close/shutdown or a datagram call
@@ -374,7 +373,7 @@ func (a *annotator) forget(retired []*connInfo) {
 			delete(a.inferred, sk)
 			delete(a.sent, sk)
 			delete(a.recvd, sk)
-			delete(a.narr.sides, sk)
+			a.narr.forget(sk)
 		}
 		delete(a.narr.lastPkt, ci.id)
 		ci.pkts = nil

@@ -34,6 +34,7 @@ type narrator struct {
 	a       *annotator
 	l       narrate.Lang
 	sides   map[sockKey]*narrSide // by sender
+	free    []*narrSide           // forgotten, for the next senders
 	lastPkt map[int]*trace.Packet // the latest packet of each connection
 
 	// Reused for every packet: the values of its sentences, those of the
@@ -176,7 +177,11 @@ func (n *narrator) tcp(p *trace.Packet) {
 
 	side := n.sides[from]
 	if side == nil {
-		side = &narrSide{}
+		if k := len(n.free); k > 0 {
+			side, n.free = n.free[k-1], n.free[:k-1]
+		} else {
+			side = &narrSide{}
+		}
 		n.sides[from] = side
 	}
 	// What its ACK says, when it says something new (or it is nothing else).
@@ -236,6 +241,28 @@ func flagKey(name string) string {
 	}
 	return "flag." + name
 }
+
+// forget drops what is remembered of sender k once its connection is
+// gone, and keeps the memory for the next sender.
+func (n *narrator) forget(k sockKey) {
+	side := n.sides[k]
+	if side == nil {
+		return
+	}
+	delete(n.sides, k)
+	if len(n.free) >= maxFreeSides || cap(side.segs) > maxFreeSegs {
+		return
+	}
+	clear(side.segs) // the packets may go
+	*side = narrSide{segs: side.segs[:0]}
+	n.free = append(n.free, side)
+}
+
+// The memory forget keeps: the senders, and the segments of each.
+const (
+	maxFreeSides = 256
+	maxFreeSegs  = 1024
+)
 
 // maxNarratedSegs bounds the segments remembered per sender.
 const maxNarratedSegs = 1 << 14

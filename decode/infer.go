@@ -86,8 +86,8 @@ func (n *narrator) inferredCall(c *trace.Call) string {
 	t.Reset(n.l)
 	v.Int(phFrame, int64(frame))
 	v.Str(phWho, n.name(conn, c.Local))
-	v.Str(phLocal, c.Local.String())
-	v.Str(phRemote, c.Remote.String())
+	v.Addr(phLocal, c.Local)
+	v.Addr(phRemote, c.Remote)
 	switch c.Inferred {
 	case trace.InferredConnect:
 		t.Say("call.inferred.connect", v)

@@ -131,38 +131,45 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 		afterFIN            = acc.afterFIN
 		simultaneous        = acc.closing
 	)
-	// One map for every summary: a Stream writes one per connection.
-	if a.sumArgs == nil {
-		a.sumArgs = narrate.Args{}
-	}
-	args := a.sumArgs
-	clear(args)
-	args["id"], args["client"], args["server"] = ci.id, a.epName(ci.id, ci.client), a.epName(ci.id, ci.server)
-	args["cb"], args["sb"], args["n"] = acc.bytes[0], acc.bytes[1], syns
+	// The narrator's values and text, reused: a Stream writes one summary
+	// per connection.
+	args, t := &a.narr.v, &a.narr.t
+	args.Reset()
+	t.Reset(a.lang)
+	args.Int(phID, int64(ci.id))
+	args.Str(phClient, a.epName(ci.id, ci.client))
+	args.Str(phServer, a.epName(ci.id, ci.server))
+	args.Int(phCb, int64(acc.bytes[0]))
+	args.Int(phSb, int64(acc.bytes[1]))
+	args.Int(phN, int64(syns))
 	var key string
 	switch {
 	case acc.rst && !synack && ci.sawSYN:
-		args["saddr"] = ci.server.String()
+		args.Addr(phSaddr, ci.server)
 		key = "summary.refused"
 	case ci.sawSYN && !synack:
 		key = "summary.noanswer"
 	case acc.rst:
-		args["who"] = a.epName(ci.id, acc.rstSrc)
+		args.Str(phWho, a.epName(ci.id, acc.rstSrc))
 		key = "summary.reset"
 	case len(fins) == 2 && simultaneous:
 		key = "summary.simultaneous"
 	case len(fins) == 2 && afterFIN > 0:
-		args["first"], args["second"], args["m"] = a.epName(ci.id, fins[0]), a.epName(ci.id, fins[1]), afterFIN
+		args.Str(phFirst, a.epName(ci.id, fins[0]))
+		args.Str(phSecond, a.epName(ci.id, fins[1]))
+		args.Int(phM, int64(afterFIN))
 		key = "summary.halfclose"
 	case len(fins) == 2:
-		args["first"] = a.epName(ci.id, fins[0])
+		args.Str(phFirst, a.epName(ci.id, fins[0]))
 		key = "summary.normal"
 	case len(fins) == 1:
 		other := ci.client
 		if fins[0] == ci.client {
 			other = ci.server
 		}
-		args["first"], args["second"], args["m"] = a.epName(ci.id, fins[0]), a.epName(ci.id, other), afterFIN
+		args.Str(phFirst, a.epName(ci.id, fins[0]))
+		args.Str(phSecond, a.epName(ci.id, other))
+		args.Int(phM, int64(afterFIN))
 		key = "summary.halfopen"
 	default:
 		key = "summary.open"
@@ -170,12 +177,19 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 	if !established && key != "summary.refused" && key != "summary.noanswer" && synack {
 		key = "summary.nohandshake"
 	}
-	text := narrate.Say(a.lang, key, args)
+	t.Say(key, args)
 	if !ci.sawSYN {
-		text = narrate.Join(a.lang, text, narrate.Say(a.lang, "summary.midstream", args))
+		t.Say("summary.midstream", args)
 	}
-	return text
+	return t.String()
 }
+
+// The placeholders of the summaries.
+var (
+	phClient, phServer, phCb, phSb = narrate.Placeholder("client"), narrate.Placeholder("server"), narrate.Placeholder("cb"), narrate.Placeholder("sb")
+	phN, phSaddr, phSecond, phM    = narrate.Placeholder("n"), narrate.Placeholder("saddr"), narrate.Placeholder("second"), narrate.Placeholder("m")
+	phCn, phSn, phProto            = narrate.Placeholder("cn"), narrate.Placeholder("sn"), narrate.Placeholder("proto")
+)
 
 func containsEp(s []trace.Endpoint, e trace.Endpoint) bool {
 	for _, x := range s {
@@ -187,13 +201,18 @@ func containsEp(s []trace.Endpoint, e trace.Endpoint) bool {
 }
 
 func (a *annotator) flowSummary(ci *connInfo) string {
-	args := narrate.Args{
-		"id": ci.id, "client": a.epName(ci.id, ci.client), "server": a.epName(ci.id, ci.server),
-		"cn": ci.sum.count[0], "sn": ci.sum.count[1], "proto": ci.proto,
-	}
-	text := narrate.Say(a.lang, "summary.udp", args)
+	args, t := &a.narr.v, &a.narr.t
+	args.Reset()
+	t.Reset(a.lang)
+	args.Int(phID, int64(ci.id))
+	args.Str(phClient, a.epName(ci.id, ci.client))
+	args.Str(phServer, a.epName(ci.id, ci.server))
+	args.Int(phCn, int64(ci.sum.count[0]))
+	args.Int(phSn, int64(ci.sum.count[1]))
+	args.Str(phProto, ci.proto)
+	t.Say("summary.udp", args)
 	if ci.sum.unreachable {
-		text = narrate.Join(a.lang, text, narrate.Say(a.lang, "summary.udp.unreachable", args))
+		t.Say("summary.udp.unreachable", args)
 	}
-	return text
+	return t.String()
 }

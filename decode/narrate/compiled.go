@@ -2,6 +2,7 @@ package narrate
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"unicode"
@@ -121,11 +122,19 @@ func lookup(l Lang, key string) *phrase {
 
 // val is one placeholder's value.
 type val struct {
-	gen uint32 // set when equal to Vals.gen
-	num bool
-	n   int64
-	s   string
+	gen  uint32 // set when equal to Vals.gen
+	kind uint8
+	n    int64
+	s    string
+	ap   netip.AddrPort
 }
+
+// The kinds of val.
+const (
+	kindStr uint8 = iota
+	kindInt
+	kindAddr
+)
 
 // Vals are a phrase's placeholder values, by Name: a cheaper Args, meant
 // to be reused (Reset) from sentence to sentence. The zero value is ready.
@@ -166,7 +175,14 @@ func (v *Vals) Str(id Name, s string) {
 // Int sets placeholder id to n, written in decimal.
 func (v *Vals) Int(id Name, n int64) {
 	if x := v.slot(id); x != nil {
-		*x = val{gen: v.gen, num: true, n: n}
+		*x = val{gen: v.gen, kind: kindInt, n: n}
+	}
+}
+
+// Addr sets placeholder id to ap, written as ap.String() writes it.
+func (v *Vals) Addr(id Name, ap netip.AddrPort) {
+	if x := v.slot(id); x != nil {
+		*x = val{gen: v.gen, kind: kindAddr, ap: ap}
 	}
 }
 
@@ -235,9 +251,14 @@ func (t *Text) Say(key string, v *Vals) {
 		}
 		if v != nil && s.name < Name(len(v.v)) {
 			if x := &v.v[s.name]; x.gen == v.gen && v.gen != 0 {
-				if x.num {
+				switch {
+				case x.kind == kindInt:
 					t.b = strconv.AppendInt(t.b, x.n, 10)
-				} else {
+				case x.kind == kindAddr && x.ap.IsValid():
+					t.b = x.ap.AppendTo(t.b)
+				case x.kind == kindAddr:
+					t.b = append(t.b, x.ap.String()...)
+				default:
 					t.b = append(t.b, x.s...)
 				}
 				continue

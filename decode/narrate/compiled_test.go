@@ -2,6 +2,7 @@ package narrate
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -143,5 +144,28 @@ func TestValsSurviveWrapping(t *testing.T) {
 	tx.Say("state.CLOSED", &v)
 	if got := tx.String(); got != "{ep} is CLOSED." {
 		t.Errorf("after wrapping: %q", got)
+	}
+}
+
+// TestAddrWritesAsString: an address set with Vals.Addr reads as its
+// String, the invalid one, IPv6 with a zone and IPv4 in IPv6 too.
+func TestAddrWritesAsString(t *testing.T) {
+	for _, ap := range []netip.AddrPort{
+		{},
+		netip.MustParseAddrPort("10.0.0.1:80"),
+		netip.MustParseAddrPort("[fe80::1%eth0]:443"),
+		netip.MustParseAddrPort("[::ffff:10.1.2.3]:9"),
+		netip.MustParseAddrPort("[2001:db8::5]:65535"),
+	} {
+		var v Vals
+		v.Reset()
+		v.Addr(Placeholder("saddr"), ap)
+		var tx Text
+		tx.Reset(English)
+		tx.Say("summary.refused", &v)
+		want := Say(English, "summary.refused", Args{"saddr": ap.String()})
+		if got := tx.String(); got != want {
+			t.Errorf("%v: %q, want %q", ap, got, want)
+		}
 	}
 }

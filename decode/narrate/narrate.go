@@ -84,7 +84,8 @@ func Say(l Lang, key string, args Args) string {
 	if l != Chinese && len(p.segs) == 1 && !p.segs[0].ph {
 		return p.segs[0].lit // nothing to fill in or to touch
 	}
-	b := appendArgs(make([]byte, 0, 256), p, args)
+	var buf [256]byte
+	b := appendArgs(buf[:0], p, args)
 	return string(finish(b, 0, p, l))
 }
 
