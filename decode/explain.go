@@ -43,6 +43,57 @@ type narrator struct {
 	t     narrate.Text
 }
 
+// The phrases said by key, looked up once.
+var (
+	kAckCumulative         = narrate.Key("ack.cumulative")
+	kAckData               = narrate.Key("ack.data")
+	kAckDataFin            = narrate.Key("ack.data.fin")
+	kAckFin                = narrate.Key("ack.fin")
+	kAckFinDelayed         = narrate.Key("ack.fin.delayed")
+	kAckRepeat             = narrate.Key("ack.repeat")
+	kAckSyn                = narrate.Key("ack.syn")
+	kByCall                = narrate.Key("by.call")
+	kByKernel              = narrate.Key("by.kernel")
+	kByKernelResent        = narrate.Key("by.kernel.resent")
+	kCallInferredAbort     = narrate.Key("call.inferred.abort")
+	kCallInferredClose     = narrate.Key("call.inferred.close")
+	kCallInferredConnect   = narrate.Key("call.inferred.connect")
+	kCallInferredListen    = narrate.Key("call.inferred.listen")
+	kPktAck                = narrate.Key("pkt.ack")
+	kPktData               = narrate.Key("pkt.data")
+	kPktError              = narrate.Key("pkt.error")
+	kPktFin                = narrate.Key("pkt.fin")
+	kPktFinData            = narrate.Key("pkt.fin.data")
+	kPktRst                = narrate.Key("pkt.rst")
+	kPktRstRefused         = narrate.Key("pkt.rst.refused")
+	kPktSyn                = narrate.Key("pkt.syn")
+	kPktSynAgain           = narrate.Key("pkt.syn.again")
+	kPktSynack             = narrate.Key("pkt.synack")
+	kPktUdp                = narrate.Key("pkt.udp")
+	kStateKernel           = narrate.Key("state.kernel")
+	kStateKernelTimer      = narrate.Key("state.kernel.timer")
+	kSummaryMidstream      = narrate.Key("summary.midstream")
+	kSummaryUdp            = narrate.Key("summary.udp")
+	kSummaryUdpUnreachable = narrate.Key("summary.udp.unreachable")
+)
+
+// The phrases of the states.
+var (
+	kStateSynSent                                                           = narrate.Key("state." + string(trace.StateSynSent))
+	kStateSynRecv                                                           = narrate.Key("state." + string(trace.StateSynRecv))
+	kStateEstablished                                                       = narrate.Key("state." + string(trace.StateEstablished))
+	kStateFinWait1                                                          = narrate.Key("state." + string(trace.StateFinWait1))
+	kStateFinWait2                                                          = narrate.Key("state." + string(trace.StateFinWait2))
+	kStateCloseWait                                                         = narrate.Key("state." + string(trace.StateCloseWait))
+	kStateLastAck                                                           = narrate.Key("state." + string(trace.StateLastAck))
+	kStateClosing                                                           = narrate.Key("state." + string(trace.StateClosing))
+	kStateTimeWait                                                          = narrate.Key("state." + string(trace.StateTimeWait))
+	kStateClosed                                                            = narrate.Key("state." + string(trace.StateClosed))
+	kStateListen                                                            = narrate.Key("state." + string(trace.StateListen))
+	kStateClosedRefused, kStateClosedReset, kStateClosedLastack             = narrate.Key("state.CLOSED.refused"), narrate.Key("state.CLOSED.reset"), narrate.Key("state.CLOSED.lastack")
+	kStateFinWait2Passing, kStateTimeWaitClosing, kStateSynRecvSimultaneous = narrate.Key("state.FIN_WAIT2.passing"), narrate.Key("state.TIME_WAIT.closing"), narrate.Key("state.SYN_RECV.simultaneous")
+)
+
 // The placeholders a packet's sentences fill in.
 var (
 	phSrc, phDst, phSeq, phAck = narrate.Placeholder("src"), narrate.Placeholder("dst"), narrate.Placeholder("seq"), narrate.Placeholder("ack")
@@ -96,7 +147,7 @@ func (n *narrator) packet(p *trace.Packet) string {
 		if p.Error != "" {
 			n.v.Reset()
 			n.v.Str(phError, p.Error)
-			n.t.Say("pkt.error", &n.v)
+			n.t.SayPhrase(kPktError, &n.v)
 		}
 		return n.t.String()
 	case "udp":
@@ -106,7 +157,7 @@ func (n *narrator) packet(p *trace.Packet) string {
 		v.Int(phLen, int64(p.Len))
 		v.Str(phSrc, n.name(p.Conn, p.Src))
 		v.Str(phDst, n.name(p.Conn, p.Dst))
-		n.t.Say("pkt.udp", v)
+		n.t.SayPhrase(kPktUdp, v)
 		n.by(p)
 		return n.t.String()
 	case "icmp", "icmp6":
@@ -152,27 +203,27 @@ func (n *narrator) tcp(p *trace.Packet) {
 	switch {
 	case f&flagRST != 0:
 		if !n.established(p.Conn) {
-			t.Say("pkt.rst.refused", v)
+			t.SayPhrase(kPktRstRefused, v)
 		} else {
-			t.Say("pkt.rst", v)
+			t.SayPhrase(kPktRst, v)
 		}
 	case f&flagSYN != 0 && f&flagACK == 0:
 		if resent(p) || hasFlag(p, trace.AnalysisOutOfOrder) {
-			t.Say("pkt.syn.again", v)
+			t.SayPhrase(kPktSynAgain, v)
 		} else {
-			t.Say("pkt.syn", v)
+			t.SayPhrase(kPktSyn, v)
 		}
 	case f&flagSYN != 0:
-		t.Say("pkt.synack", v)
+		t.SayPhrase(kPktSynack, v)
 	case f&flagFIN != 0:
-		t.Say("pkt.fin", v)
+		t.SayPhrase(kPktFin, v)
 		if p.Len > 0 {
-			t.Say("pkt.fin.data", v)
+			t.SayPhrase(kPktFinData, v)
 		}
 	case p.Len > 0:
-		t.Say("pkt.data", v)
+		t.SayPhrase(kPktData, v)
 	default:
-		t.Say("pkt.ack", v)
+		t.SayPhrase(kPktAck, v)
 	}
 
 	side := n.sides[from]
@@ -190,7 +241,7 @@ func (n *narrator) tcp(p *trace.Packet) {
 		case !side.acked || p.RAck != side.lastAck:
 			n.ackSentence(p, f, to, side)
 		case f&(flagSYN|flagFIN) == 0 && p.Len == 0 && len(p.Analysis) == 0:
-			t.Say("ack.repeat", v)
+			t.SayPhrase(kAckRepeat, v)
 		}
 		side.lastAck, side.acked = p.RAck, true
 	}
@@ -292,25 +343,25 @@ func (n *narrator) ackSentence(p *trace.Packet, f byte, peer sockKey, from *narr
 		switch {
 		case s.flags&flagFIN != 0 && f&flagFIN != 0 && !(from.acked && from.lastAck == p.RAck):
 			v.Int(phPseq, int64(s.end-1))
-			t.Say("ack.fin.delayed", v)
+			t.SayPhrase(kAckFinDelayed, v)
 		case s.flags&flagFIN != 0 && s.p.Len > 0:
-			t.Say("ack.data.fin", v)
+			t.SayPhrase(kAckDataFin, v)
 		case s.flags&flagFIN != 0:
 			v.Int(phPseq, int64(s.end-1))
-			t.Say("ack.fin", v)
+			t.SayPhrase(kAckFin, v)
 		case s.flags&flagSYN != 0 && f&flagSYN != 0:
 			// the SYN-ACK's own sentence says it
 		case s.flags&flagSYN != 0:
-			t.Say("ack.syn", v)
+			t.SayPhrase(kAckSyn, v)
 		default:
-			t.Say("ack.data", v)
+			t.SayPhrase(kAckData, v)
 		}
 		// The packet's other sentences see its own values only.
 		v.Del(phPseq)
 		v.Del(phPlen)
 		return
 	}
-	t.Say("ack.cumulative", v)
+	t.SayPhrase(kAckCumulative, v)
 }
 
 // by says into n.t who put the packet on the wire.
@@ -329,16 +380,16 @@ func (n *narrator) by(p *trace.Packet) {
 				v.Int(phID, int64(c.ID))
 				v.Str(phOp, string(c.Op))
 				v.Str(phWho, narrate.Role(n.l, c.Lane))
-				n.t.Say("by.call", v)
+				n.t.SayPhrase(kByCall, v)
 				return
 			}
 		}
 	case trace.ByKernel:
 		if resent(p) {
-			n.t.Say("by.kernel.resent", nil)
+			n.t.SayPhrase(kByKernelResent, nil)
 			return
 		}
-		n.t.Say("by.kernel", nil)
+		n.t.SayPhrase(kByKernel, nil)
 	}
 }
 
@@ -352,68 +403,70 @@ func (n *narrator) state(s *trace.StateChange, next *trace.StateChange) string {
 	v.Str(phFrom, string(s.From))
 	v.Str(phTo, string(s.To))
 	if s.Source == trace.SourceKernel {
-		t.Say("state.kernel", v)
+		t.SayPhrase(kStateKernel, v)
 		if s.TimeLeft > 0 {
 			v.Str(phLeft, fmt.Sprintf("%.1f", s.TimeLeft.Seconds()))
-			t.Say("state.kernel.timer", v)
+			t.SayPhrase(kStateKernelTimer, v)
 		}
 		return t.String()
 	}
 	p := n.lastPkt[s.Conn]
 	rst := p != nil && flagBits(p.Flags)&flagRST != 0 && p.Time.Equal(s.Time)
-	key, known := stateKey(s.To)
+	k := statePhrase(s.To)
 	switch {
 	case s.To == trace.StateClosed && s.From == trace.StateSynSent && rst:
-		key = "state.CLOSED.refused"
+		k = kStateClosedRefused
 	case s.To == trace.StateClosed && rst:
-		key = "state.CLOSED.reset"
+		k = kStateClosedReset
 	case s.To == trace.StateClosed && s.From == trace.StateLastAck:
-		key = "state.CLOSED.lastack"
+		k = kStateClosedLastack
 	case s.To == trace.StateFinWait2 && next != nil && next.Endpoint == s.Endpoint && next.Conn == s.Conn &&
 		next.Time.Equal(s.Time) && next.From == trace.StateFinWait2:
-		key = "state.FIN_WAIT2.passing"
+		k = kStateFinWait2Passing
 	case s.To == trace.StateTimeWait && s.From == trace.StateClosing:
-		key = "state.TIME_WAIT.closing"
+		k = kStateTimeWaitClosing
 	case s.To == trace.StateSynRecv && s.From == trace.StateSynSent:
-		key = "state.SYN_RECV.simultaneous"
-	default:
-		if !known && !narrate.Has(narrate.English, key) {
+		k = kStateSynRecvSimultaneous
+	case k == nil:
+		key := "state." + string(s.To)
+		if !narrate.Has(narrate.English, key) {
 			key = "state.other"
 		}
+		t.Say(key, v)
+		return t.String()
 	}
-	t.Say(key, v)
+	t.SayPhrase(k, v)
 	return t.String()
 }
 
-// stateKey is the phrase of a state, "state." + its name, without
-// building the string for the states the catalogue names; known says the
-// catalogue has it.
-func stateKey(to trace.State) (key string, known bool) {
+// statePhrase is the phrase of a state the catalogue names ("state." and
+// its name), nil for another.
+func statePhrase(to trace.State) *narrate.Phrase {
 	switch to {
 	case trace.StateSynSent:
-		return "state." + string(trace.StateSynSent), true
+		return kStateSynSent
 	case trace.StateSynRecv:
-		return "state." + string(trace.StateSynRecv), true
+		return kStateSynRecv
 	case trace.StateEstablished:
-		return "state." + string(trace.StateEstablished), true
+		return kStateEstablished
 	case trace.StateFinWait1:
-		return "state." + string(trace.StateFinWait1), true
+		return kStateFinWait1
 	case trace.StateFinWait2:
-		return "state." + string(trace.StateFinWait2), true
+		return kStateFinWait2
 	case trace.StateCloseWait:
-		return "state." + string(trace.StateCloseWait), true
+		return kStateCloseWait
 	case trace.StateLastAck:
-		return "state." + string(trace.StateLastAck), true
+		return kStateLastAck
 	case trace.StateClosing:
-		return "state." + string(trace.StateClosing), true
+		return kStateClosing
 	case trace.StateTimeWait:
-		return "state." + string(trace.StateTimeWait), true
+		return kStateTimeWait
 	case trace.StateClosed:
-		return "state." + string(trace.StateClosed), true
+		return kStateClosed
 	case trace.StateListen:
-		return "state." + string(trace.StateListen), true
+		return kStateListen
 	}
-	return "state." + string(to), false
+	return nil
 }
 
 // call narrates a socket call with the packets tied to it.

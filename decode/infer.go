@@ -90,13 +90,13 @@ func (n *narrator) inferredCall(c *trace.Call) string {
 	v.Addr(phRemote, c.Remote)
 	switch c.Inferred {
 	case trace.InferredConnect:
-		t.Say("call.inferred.connect", v)
+		t.SayPhrase(kCallInferredConnect, v)
 	case trace.InferredListen:
-		t.Say("call.inferred.listen", v)
+		t.SayPhrase(kCallInferredListen, v)
 	case trace.InferredClose:
-		t.Say("call.inferred.close", v)
+		t.SayPhrase(kCallInferredClose, v)
 	default:
-		t.Say("call.inferred.abort", v)
+		t.SayPhrase(kCallInferredAbort, v)
 	}
 	return t.String()
 }

@@ -137,3 +137,18 @@ func firstDiff(got, want string) string {
 	}
 	return ""
 }
+
+// TestStatePhrasesExist: every state statePhrase names has its phrase in
+// both catalogues, so none shows as [key] where state.other would do.
+func TestStatePhrasesExist(t *testing.T) {
+	for _, st := range []trace.State{trace.StateSynSent, trace.StateSynRecv, trace.StateEstablished, trace.StateFinWait1,
+		trace.StateFinWait2, trace.StateCloseWait, trace.StateLastAck, trace.StateClosing, trace.StateTimeWait,
+		trace.StateClosed, trace.StateListen, trace.StateUnknown, "BOGUS"} {
+		known := statePhrase(st) != nil
+		for _, l := range []narrate.Lang{narrate.English, narrate.Chinese} {
+			if has := narrate.Has(l, "state."+string(st)); has != known {
+				t.Errorf("%s: %s has the phrase %v, statePhrase knows it %v", st, l, has, known)
+			}
+		}
+	}
+}

@@ -179,7 +179,7 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 	}
 	t.Say(key, args)
 	if !ci.sawSYN {
-		t.Say("summary.midstream", args)
+		t.SayPhrase(kSummaryMidstream, args)
 	}
 	return t.String()
 }
@@ -210,9 +210,9 @@ func (a *annotator) flowSummary(ci *connInfo) string {
 	args.Int(phCn, int64(ci.sum.count[0]))
 	args.Int(phSn, int64(ci.sum.count[1]))
 	args.Str(phProto, ci.proto)
-	t.Say("summary.udp", args)
+	t.SayPhrase(kSummaryUdp, args)
 	if ci.sum.unreachable {
-		t.Say("summary.udp.unreachable", args)
+		t.SayPhrase(kSummaryUdpUnreachable, args)
 	}
 	return t.String()
 }

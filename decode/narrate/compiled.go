@@ -234,11 +234,34 @@ func (t *Text) Add(s string) {
 	t.b = append(t.b, s...)
 }
 
+// Phrase is a phrase's key looked up once, for Text.SayPhrase.
+type Phrase struct {
+	key    string
+	en, zh *phrase // nil when neither catalogue has it
+}
+
+// Key looks up the phrase key in both languages.
+func Key(key string) *Phrase {
+	return &Phrase{key: key, en: lookup(English, key), zh: lookup(Chinese, key)}
+}
+
 // Say appends the phrase key filled in with v, as Say would write it.
 func (t *Text) Say(key string, v *Vals) {
+	t.say(lookup(t.l, key), key, v)
+}
+
+// SayPhrase appends the phrase k filled in with v, as Say would write it.
+func (t *Text) SayPhrase(k *Phrase, v *Vals) {
+	p := k.en
+	if t.l == Chinese {
+		p = k.zh
+	}
+	t.say(p, k.key, v)
+}
+
+func (t *Text) say(p *phrase, key string, v *Vals) {
 	start := t.sep()
 	mark := len(t.b)
-	p := lookup(t.l, key)
 	if p == nil {
 		t.b = append(append(append(t.b, '['), key...), ']')
 		return

@@ -169,3 +169,24 @@ func TestAddrWritesAsString(t *testing.T) {
 		}
 	}
 }
+
+// TestSayPhraseAsSay: a phrase looked up once says what its key says, in
+// either language, and a key no catalogue has shows as [key].
+func TestSayPhraseAsSay(t *testing.T) {
+	for _, l := range []Lang{English, Chinese, "fr"} {
+		for _, key := range append(Keys(English), "no.such.phrase") {
+			var v Vals
+			v.Reset()
+			v.Str(Placeholder("src"), Role(l, "client"))
+			v.Int(Placeholder("seq"), 42)
+			var a, b Text
+			a.Reset(l)
+			b.Reset(l)
+			a.Say(key, &v)
+			b.SayPhrase(Key(key), &v)
+			if a.String() != b.String() {
+				t.Errorf("%s %s: %q, want %q", l, key, b.String(), a.String())
+			}
+		}
+	}
+}
