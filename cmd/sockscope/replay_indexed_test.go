@@ -78,6 +78,12 @@ func TestDashboardReplaysALongCaptureWhole(t *testing.T) {
 			t.Errorf("the detail lacks %q:\n%s", want, seen)
 		}
 	}
+	quitReplay(t, scr, done)
+}
+
+// quitReplay presses q and waits for the replay to end without error.
+func quitReplay(t *testing.T, scr lockedScreen, done chan error) {
+	t.Helper()
 	scr.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
 	select {
 	case err := <-done:

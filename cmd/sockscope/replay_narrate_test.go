@@ -472,15 +472,7 @@ func TestDashboardNarratesIndexedRows(t *testing.T) {
 					t.Errorf("the detail lacks %q:\n%s", want, s)
 				}
 			}
-			scr.InjectKey(tcell.KeyRune, 'q', tcell.ModNone)
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("replay: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("q did not end the replay")
-			}
+			quitReplay(t, scr, done)
 		})
 	}
 }
