@@ -267,28 +267,20 @@ func (n *narrator) tcp(p *trace.Packet) {
 	n.lastPkt[p.Conn] = p
 }
 
-// flagKey is the phrase of an analysis flag, "flag." + name, without
-// building the string for the usual ones.
+// flagKeys are the phrases of the analysis flags, "flag." + name, made
+// once rather than for every flagged packet.
+var flagKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range analysisNames {
+		m[n.name] = "flag." + n.name
+	}
+	return m
+}()
+
+// flagKey is the phrase of an analysis flag.
 func flagKey(name string) string {
-	switch name {
-	case trace.AnalysisRetransmission:
-		return "flag." + trace.AnalysisRetransmission
-	case trace.AnalysisFastRetransmission:
-		return "flag." + trace.AnalysisFastRetransmission
-	case trace.AnalysisDupAck:
-		return "flag." + trace.AnalysisDupAck
-	case trace.AnalysisOutOfOrder:
-		return "flag." + trace.AnalysisOutOfOrder
-	case trace.AnalysisLostSegment:
-		return "flag." + trace.AnalysisLostSegment
-	case trace.AnalysisZeroWindow:
-		return "flag." + trace.AnalysisZeroWindow
-	case trace.AnalysisWindowUpdate:
-		return "flag." + trace.AnalysisWindowUpdate
-	case trace.AnalysisKeepAlive:
-		return "flag." + trace.AnalysisKeepAlive
-	case trace.AnalysisKeepAliveAck:
-		return "flag." + trace.AnalysisKeepAliveAck
+	if k, ok := flagKeys[name]; ok {
+		return k
 	}
 	return "flag." + name
 }
