@@ -33,8 +33,7 @@ const (
 )
 
 // newHandoff starts the goroutine that passes every event to show, in
-// order.
-// holdsLast, if not nil, tells whether show holds the records of the
+// order. holdsLast, if not nil, tells whether show holds the records of the
 // last event only: then the frames shown before it are released.
 func newHandoff(show func(trace.Event) error, holdsLast func() bool) *handoff {
 	h := &handoff{
