@@ -147,6 +147,7 @@ type readResult struct {
 }
 
 // frameSink takes a capture's frames and recorded events as they are read.
+// Frame must not keep its argument: the same one is filled for every frame.
 type frameSink interface {
 	Frame(*trace.Frame) error
 	Record(trace.Event) error
@@ -157,8 +158,12 @@ type frameSink interface {
 // is done.
 func readCapture(ctx context.Context, src *capture.FileSource, sink frameSink, stderr io.Writer) *readResult {
 	res := &readResult{unsupported: map[int]int{}, source: src}
+	// One Frame for the whole file: it escapes to the heap (sink is an
+	// interface), and one allocation a frame was a tenth of a replay's time.
+	var fr trace.Frame
 	for ctx.Err() == nil {
-		fr, err := src.Next()
+		var err error
+		fr, err = src.Next()
 		if err == io.EOF {
 			break
 		}
