@@ -77,16 +77,16 @@ type connAnalysis struct {
 func analyzeTCP(pkts []*trace.Packet) {
 	sorted := append([]*trace.Packet(nil), pkts...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Frame < sorted[j].Frame })
-	analyzeWith(sorted, map[int]*connAnalysis{})
+	analyzeWith(sorted, &connTable[connAnalysis]{})
 }
 
 // analyzeTCP sets Analysis on the TCP packets of the piece (a.packets is in
 // frame order), each connection's analysis going on from the last piece.
-func (a *annotator) analyzeTCP() { analyzeWith(a.packets, a.analysis) }
+func (a *annotator) analyzeTCP() { analyzeWith(a.packets, &a.analysis) }
 
 // analyzeWith sets Analysis on the TCP packets of sorted, in frame order,
 // with the state of each connection's analysis kept in conns.
-func analyzeWith(sorted []*trace.Packet, conns map[int]*connAnalysis) {
+func analyzeWith(sorted []*trace.Packet, conns *connTable[connAnalysis]) {
 	for _, p := range sorted {
 		analyzePacket(p, conns)
 	}
@@ -94,15 +94,15 @@ func analyzeWith(sorted []*trace.Packet, conns map[int]*connAnalysis) {
 
 // analyzePacket sets Analysis on one TCP packet, the next of its
 // connection in frame order.
-func analyzePacket(p *trace.Packet, conns map[int]*connAnalysis) {
+func analyzePacket(p *trace.Packet, conns *connTable[connAnalysis]) {
 	if p.Proto != "tcp" || p.Conn == 0 || p.Error != "" && p.Flags == "" {
 		return
 	}
-	ca := conns[p.Conn]
+	ca := conns.get(p.Conn)
 	if ca == nil {
 		ca = &connAnalysis{addr: [2]trace.Endpoint{p.Src, p.Dst}, wscale: [2]int{-1, -1}}
 		ca.flows[0].winScale, ca.flows[1].winScale = -1, -1
-		conns[p.Conn] = ca
+		conns.put(p.Conn, ca)
 	}
 	from := 0
 	if p.Src != ca.addr[0] {
@@ -139,7 +139,9 @@ func analysisList(bits uint16) []string {
 
 // wscaleOf reads "wscale N" from tcpdump-style options; -1 when absent.
 func wscaleOf(opts string) int {
-	for _, o := range strings.Split(opts, ",") {
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
 		if v, ok := strings.CutPrefix(o, "wscale "); ok {
 			if n, err := strconv.Atoi(v); err == nil {
 				return min(n, 14)

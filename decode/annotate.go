@@ -148,10 +148,10 @@ type annotator struct {
 	anyCalls bool          // a call was recorded
 	allCalls []*trace.Call // every call so far, in the order seen
 	callByID map[int]*trace.Call
-	conns    map[int]*connInfo
+	conns    connTable[connInfo]
 	byTuple  map[flowKey][]*connInfo
 	owner    map[trace.Endpoint]string // the lane whose socket uses the address
-	analysis map[int]*connAnalysis
+	analysis connTable[connAnalysis]
 	narr     *narrator
 
 	sent, recvd map[sockKey]uint32 // stream bytes moved so far by send and recv
@@ -165,8 +165,8 @@ func newAnnotator(opts AnnotateOptions) *annotator {
 	a := &annotator{
 		lang: opts.Lang, noExplain: opts.NoExplain, infer: opts.InferCalls,
 		byFrame: map[int]*trace.Packet{}, callByID: map[int]*trace.Call{},
-		conns: map[int]*connInfo{}, byTuple: map[flowKey][]*connInfo{}, owner: map[trace.Endpoint]string{},
-		analysis: map[int]*connAnalysis{}, sent: map[sockKey]uint32{}, recvd: map[sockKey]uint32{},
+		byTuple: map[flowKey][]*connInfo{}, owner: map[trace.Endpoint]string{},
+		sent: map[sockKey]uint32{}, recvd: map[sockKey]uint32{},
 		claimed: map[int]bool{}, inferred: map[sockKey][]transition{}, accepted: map[int]time.Time{},
 		local: map[int]trace.Endpoint{},
 	}
@@ -279,7 +279,7 @@ func (a *annotator) begin(evs []trace.Event) {
 		if s := ev.State; s != nil && s.Source == trace.SourceInferred {
 			k := sockKey{s.Conn, s.Endpoint}
 			a.inferred[k] = append(a.inferred[k], transition{s.Time, s.From, s.To})
-			if ci := a.conns[s.Conn]; ci != nil && s.To == trace.StateClosing && (s.Endpoint == ci.client || s.Endpoint == ci.server) {
+			if ci := a.conns.get(s.Conn); ci != nil && s.To == trace.StateClosing && (s.Endpoint == ci.client || s.Endpoint == ci.server) {
 				ci.sum.closing = true
 			}
 		}
@@ -315,7 +315,7 @@ func (a *annotator) register(p *trace.Packet) *connInfo {
 	if p.Conn == 0 {
 		return nil
 	}
-	ci := a.conns[p.Conn]
+	ci := a.conns.get(p.Conn)
 	if ci == nil {
 		ci = &connInfo{id: p.Conn, proto: p.Proto, client: p.Src, server: p.Dst, first: p.Time}
 		if p.Proto == "tcp" {
@@ -325,7 +325,7 @@ func (a *annotator) register(p *trace.Packet) *connInfo {
 			}
 			ci.sawSYN = f&flagSYN != 0 && f&flagACK == 0
 		}
-		a.conns[p.Conn] = ci
+		a.conns.put(p.Conn, ci)
 		k := keyOf(p.Proto == "tcp", p.Src, p.Dst)
 		a.byTuple[k] = append(a.byTuple[k], ci)
 	}
@@ -342,19 +342,16 @@ func (a *annotator) register(p *trace.Packet) *connInfo {
 
 // sortedConns lists the live connections by id.
 func (a *annotator) sortedConns() []*connInfo {
-	out := make([]*connInfo, 0, len(a.conns))
-	for _, ci := range a.conns {
-		out = append(out, ci)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	out := make([]*connInfo, 0, a.conns.len())
+	a.conns.each(func(ci *connInfo) { out = append(out, ci) })
 	return out
 }
 
 // forget drops the state of retired connections.
 func (a *annotator) forget(retired []*connInfo) {
 	for _, ci := range retired {
-		delete(a.conns, ci.id)
-		delete(a.analysis, ci.id)
+		a.conns.del(ci.id)
+		a.analysis.del(ci.id)
 		k := keyOf(ci.proto == "tcp", ci.client, ci.server)
 		list := a.byTuple[k]
 		for i, c := range list {
@@ -870,7 +867,7 @@ func (a *annotator) epName(conn int, ep trace.Endpoint) string {
 	if lane, ok := a.owner[ep]; ok {
 		return narrate.Role(a.lang, lane)
 	}
-	if ci := a.conns[conn]; ci != nil {
+	if ci := a.conns.get(conn); ci != nil {
 		if ep == ci.server {
 			return narrate.Role(a.lang, "server")
 		}

@@ -1,23 +1,45 @@
 package decode
 
 import (
+	"bytes"
 	"net/netip"
 
 	"github.com/sockscope/sockscope/trace"
 )
 
 // flowKey identifies a connection's 4-tuple in either direction: a is the
-// lesser endpoint.
+// lesser endpoint. It holds no pointer and no padding, so a map hashes it
+// as plain memory (netip.AddrPort, with its zone handle, was hashed field
+// by field). Zones are left out: the decoder's addresses have none.
 type flowKey struct {
-	tcp  bool
-	a, b netip.AddrPort
+	a, b   [16]byte // addresses, IPv4 ones in their IPv6-mapped form
+	pa, pb uint16   // ports
+	kind   uint16   // keyTCP, keyAIs4, keyBIs4
 }
 
+const (
+	keyTCP   = 1 << iota // a TCP connection, not a UDP (or other) flow
+	keyAIs4              // a is an IPv4 address (not an IPv6-mapped one)
+	keyBIs4
+)
+
 func keyOf(tcp bool, src, dst netip.AddrPort) flowKey {
-	if src.Compare(dst) > 0 {
-		src, dst = dst, src
+	k := flowKey{a: src.Addr().As16(), b: dst.Addr().As16(), pa: src.Port(), pb: dst.Port()}
+	is4a, is4b := src.Addr().Is4(), dst.Addr().Is4()
+	if c := bytes.Compare(k.a[:], k.b[:]); c > 0 || c == 0 && (k.pa > k.pb || k.pa == k.pb && is4a && !is4b) {
+		k.a, k.b, k.pa, k.pb = k.b, k.a, k.pb, k.pa
+		is4a, is4b = is4b, is4a
 	}
-	return flowKey{tcp: tcp, a: src, b: dst}
+	if tcp {
+		k.kind |= keyTCP
+	}
+	if is4a {
+		k.kind |= keyAIs4
+	}
+	if is4b {
+		k.kind |= keyBIs4
+	}
+	return k
 }
 
 // conn is one TCP connection or UDP flow.

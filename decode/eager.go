@@ -34,7 +34,7 @@ func (s *Stream) eagerFrame(evs []trace.Event) error {
 	}
 	a := s.a
 	ci := a.register(p)
-	analyzePacket(p, a.analysis)
+	analyzePacket(p, &a.analysis)
 	if ci != nil {
 		ci.count(p)
 		for _, ev := range evs[1:] {
@@ -77,7 +77,7 @@ func (s *Stream) eagerFrame(evs []trace.Event) error {
 // connection. It looks once per sweepEvery of capture time, and more often
 // when too many connections are open.
 func (s *Stream) maybeSweep(t time.Time) {
-	if !t.Before(s.sweepAt) || len(s.a.conns) > maxLive && s.frames%4096 == 0 {
+	if !t.Before(s.sweepAt) || s.a.conns.len() > maxLive && s.frames%4096 == 0 {
 		s.sweep(t)
 	}
 }
@@ -85,7 +85,7 @@ func (s *Stream) maybeSweep(t time.Time) {
 // sweep gives up on the connections idle for long at time t.
 func (s *Stream) sweep(t time.Time) {
 	s.sweepAt = t.Add(sweepEvery)
-	live := len(s.a.conns)
+	live := s.a.conns.len()
 	var done []*connInfo
 	for _, ci := range s.a.sortedConns() {
 		idle := t.Sub(ci.last)

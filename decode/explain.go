@@ -312,7 +312,7 @@ const maxNarratedSegs = 1 << 14
 
 // established reports whether a SYN-ACK has been seen on the connection.
 func (n *narrator) established(conn int) bool {
-	ci := n.a.conns[conn]
+	ci := n.a.conns.get(conn)
 	return ci != nil && (ci.sawSYNACK || !ci.sawSYN)
 }
 

@@ -289,7 +289,7 @@ func (s *Stream) flush(n int, all bool) {
 			}
 		}
 	}
-	live := len(s.a.conns)
+	live := s.a.conns.len()
 	retire := func(ci *connInfo) bool {
 		if all {
 			return true

@@ -175,8 +175,8 @@ func TestStreamForgetsFinishedConnections(t *testing.T) {
 			n++
 		}
 	}
-	if len(st.a.conns) > 0 || n > 0 || len(st.d.byKey) > 0 {
-		t.Errorf("after Close: annotator keeps %d connections, decoder %d (%d tuples)", len(st.a.conns), n, len(st.d.byKey))
+	if st.a.conns.len() > 0 || n > 0 || len(st.d.byKey) > 0 {
+		t.Errorf("after Close: annotator keeps %d connections, decoder %d (%d tuples)", st.a.conns.len(), n, len(st.d.byKey))
 	}
 	// While it streams, what it keeps is bounded by the window.
 	s2 := manyConversations(t, 2000)
@@ -185,7 +185,7 @@ func TestStreamForgetsFinishedConnections(t *testing.T) {
 	most := 0
 	for i := range fs {
 		st2.Frame(&fs[i])
-		most = max(most, len(st2.a.conns), len(st2.d.byKey), len(st2.buf))
+		most = max(most, st2.a.conns.len(), len(st2.d.byKey), len(st2.buf))
 	}
 	if most > 3*256 {
 		t.Errorf("the stream held up to %d connections or events with a window of 256", most)
@@ -264,17 +264,26 @@ func BenchmarkStream(b *testing.B) {
 	s := manyConversations(b, 200)
 	fs := timedFrames(b, s.segs)
 	for _, tc := range []struct {
-		name string
-		opts AnnotateOptions
-	}{{"text", AnnotateOptions{NoExplain: true, InferCalls: true}}, {"json", AnnotateOptions{InferCalls: true}}} {
+		name    string
+		opts    AnnotateOptions
+		release bool // as a replay does: frames shown are released
+	}{
+		{"text", AnnotateOptions{NoExplain: true, InferCalls: true}, false},
+		{"text-released", AnnotateOptions{NoExplain: true, InferCalls: true}, true},
+		{"json", AnnotateOptions{InferCalls: true}, false},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			st := NewStream(StreamOptions{AnnotateOptions: tc.opts}, func(trace.Event) error { return nil })
+			var f trace.Frame
 			i := 0
 			for b.Loop() {
-				f := fs[i%len(fs)]
+				f = fs[i%len(fs)]
 				// Each round of the capture comes later than the last.
 				f.Time = f.Time.Add(time.Duration(i/len(fs)) * time.Hour)
+				if tc.release && i%1024 == 0 && i > 0 {
+					st.Release(i - 1)
+				}
 				st.Frame(&f)
 				i++
 			}

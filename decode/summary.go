@@ -41,8 +41,9 @@ type summaryAcc struct {
 	synack, established bool
 	syns                int
 	rst                 bool
-	rstSrc              trace.Endpoint // the sender of the first RST
-	fins                []trace.Endpoint
+	rstSrc              trace.Endpoint    // the sender of the first RST
+	finBy               [2]trace.Endpoint // the senders of FINs, first first
+	nfins               int
 	afterFIN            int    // bytes the second closer sent after the first FIN
 	bytes               [2]int // TCP: payload bytes sent by the client, the server
 	count               [2]int // UDP: datagrams sent by the client, the server
@@ -99,12 +100,13 @@ func (ci *connInfo) count(p *trace.Packet) {
 	}
 	if p.Len > 0 && !resent(p) {
 		ci.add(&acc.bytes, p.Src, p.Len)
-		if len(acc.fins) == 1 && p.Src != acc.fins[0] {
+		if acc.nfins == 1 && p.Src != acc.finBy[0] {
 			acc.afterFIN += p.Len
 		}
 	}
-	if f&flagFIN != 0 && !resent(p) && !containsEp(acc.fins, p.Src) {
-		acc.fins = append(acc.fins, p.Src)
+	if f&flagFIN != 0 && !resent(p) && acc.nfins < len(acc.finBy) && !containsEp(acc.finBy[:acc.nfins], p.Src) {
+		acc.finBy[acc.nfins] = p.Src
+		acc.nfins++
 	}
 }
 
@@ -127,7 +129,7 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 	var (
 		synack, established = acc.synack, acc.established
 		syns                = acc.syns
-		fins                = acc.fins
+		fins                = acc.finBy[:acc.nfins]
 		afterFIN            = acc.afterFIN
 		simultaneous        = acc.closing
 	)
