@@ -197,7 +197,7 @@ func (a *annotator) chunk(evs []trace.Event, retire func(*connInfo) bool) ([]tra
 			retired = append(retired, ci)
 		}
 	}
-	added = append(added, a.summaries(retired)...)
+	added = a.appendSummaries(added, retired)
 	if a.infer && !a.anyCalls {
 		evs = a.inferCalls(evs)
 	}

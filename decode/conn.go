@@ -18,8 +18,8 @@ type flowKey struct {
 }
 
 const (
-	keyTCP   = 1 << iota // a TCP connection, not a UDP (or other) flow
-	keyAIs4              // a is an IPv4 address (not an IPv6-mapped one)
+	keyTCP  = 1 << iota // a TCP connection, not a UDP (or other) flow
+	keyAIs4             // a is an IPv4 address (not an IPv6-mapped one)
 	keyBIs4
 )
 

@@ -45,29 +45,55 @@ func (s *Stream) eagerFrame(evs []trace.Event) error {
 	}
 	a.countUnreachable(p)
 
-	out := s.scratch[:0]
+	var call *trace.Call
 	if a.infer {
 		if what := inferredOp(p); what != "" {
-			c := &s.calls.carve(1, p.Frame)[0]
-			setInferred(c, p, what, s.ints.carve(1, p.Frame))
-			c.Frames[0] = p.Frame
-			out = append(out, trace.CallEvent(c))
+			call = &s.calls.carve(1, p.Frame)[0]
+			setInferred(call, p, what, s.ints.carve(1, p.Frame))
+			call.Frames[0] = p.Frame
 		}
 	}
-	out = append(out, evs...)
-	if !a.noExplain {
-		a.byFrame[p.Frame] = p // for the inferred call's narration
-		a.narrateAll(out)
-		delete(a.byFrame, p.Frame)
+	if err := s.emitFrame(call, evs); err != nil {
+		return err
 	}
+	if ci != nil && ci.proto == "tcp" && s.d.Finished(ci.id) {
+		s.one[0] = ci
+		s.retire(s.one[:])
+	}
+	return nil
+}
+
+// emitFrame emits a frame's events, after the call inferred from it if
+// there is one, narrated unless the stream narrates nothing.
+func (s *Stream) emitFrame(call *trace.Call, evs []trace.Event) error {
+	a := s.a
+	if a.noExplain { // as they are: no copy
+		if call != nil {
+			if err := s.emit(trace.CallEvent(call)); err != nil {
+				return err
+			}
+		}
+		for _, ev := range evs {
+			if err := s.emit(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	out := s.scratch[:0]
+	if call != nil {
+		out = append(out, trace.CallEvent(call))
+	}
+	out = append(out, evs...)
+	p := evs[0].Packet
+	a.byFrame[p.Frame] = p // for the inferred call's narration
+	a.narrateAll(out)
+	delete(a.byFrame, p.Frame)
 	s.scratch = out
 	for _, ev := range out {
 		if err := s.emit(ev); err != nil {
 			return err
 		}
-	}
-	if ci != nil && ci.proto == "tcp" && s.d.Finished(ci.id) {
-		s.retire([]*connInfo{ci})
 	}
 	return nil
 }
@@ -113,11 +139,12 @@ func (s *Stream) sweep(t time.Time) {
 // wait in held for an event of a later time, as Annotate puts a note
 // after every event of its instant.
 func (s *Stream) retire(conns []*connInfo) {
-	for _, ev := range s.a.summaries(conns) {
-		if !s.a.noExplain {
-			ev.Explain = s.a.narr.note(ev.Note)
+	n := len(s.held)
+	s.held = s.a.appendSummaries(s.held, conns)
+	if !s.a.noExplain {
+		for i := n; i < len(s.held); i++ {
+			s.held[i].Explain = s.a.narr.note(s.held[i].Note)
 		}
-		s.held = append(s.held, ev)
 	}
 	s.a.forget(conns)
 	for _, ci := range conns {

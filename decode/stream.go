@@ -71,6 +71,7 @@ type Stream struct {
 	held               []trace.Event // summaries waiting for a later instant
 	sweepAt            time.Time     // when to look for idle connections next
 	scratch            []trace.Event
+	one                [1]*connInfo     // the connection an eager frame retires
 	calls              slab[trace.Call] // inferred calls
 	ints               slab[int]        // their Frames
 }

@@ -5,7 +5,7 @@ import (
 	"github.com/sockscope/sockscope/trace"
 )
 
-// summaries returns one note per connection or flow, at its last packet,
+// appendSummaries appends to out one note per connection or flow, at its last packet,
 // telling its story in plain words (Topic trace.TopicSummary):
 //
 //   - "refused": the SYN was answered by a RST;
@@ -18,8 +18,7 @@ import (
 //   - "still open" when the capture ended first; "mid-connection" when it
 //     began after the handshake;
 //   - for UDP, how many datagrams went each way.
-func (a *annotator) summaries(conns []*connInfo) []trace.Event {
-	var out []trace.Event
+func (a *annotator) appendSummaries(out []trace.Event, conns []*connInfo) []trace.Event {
 	for _, ci := range conns {
 		if ci.npkts == 0 {
 			continue
