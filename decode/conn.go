@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"net/netip"
+	"time"
 
 	"github.com/sockscope/sockscope/trace"
 )
@@ -48,6 +49,8 @@ type conn struct {
 	proto string
 	tcp   bool        // proto == "tcp"
 	ends  [2]endpoint // [0] the client, [1] the server
+
+	last time.Time // the time of its last packet
 
 	// Wireshark's relative sequence numbers: each direction counts from
 	// its base, the ISN when the SYN was seen, else one before the first
@@ -133,6 +136,33 @@ func (d *Decoder) Forget(conn int) {
 		d.last = nil
 	}
 	d.conns[conn-1] = nil
+	d.live--
+	for d.liveFrom < len(d.conns) && d.conns[d.liveFrom] == nil {
+		d.liveFrom++
+	}
+}
+
+// idleConns lists, by id, the live connections a stream gives up on at
+// time t: UDP flows idle for flowIdle, TCP connections idle for connIdle,
+// and while more than maxLive are live, those idle for a second.
+func (d *Decoder) idleConns(t time.Time) []int {
+	var ids []int
+	live := d.live
+	for _, c := range d.conns[d.liveFrom:] {
+		if c == nil {
+			continue
+		}
+		idle := t.Sub(c.last)
+		switch {
+		case !c.tcp && idle >= flowIdle, idle >= connIdle:
+		case live > maxLive && idle >= time.Second:
+			live--
+		default:
+			continue
+		}
+		ids = append(ids, c.id)
+	}
+	return ids
 }
 
 // State returns the current state of endpoint ep of connection conn as the
@@ -178,6 +208,7 @@ func (d *Decoder) track(p *trace.Packet, flags byte) {
 		d.last = c
 	}
 	p.Conn = c.id
+	c.last = p.Time
 	if !tcp {
 		return
 	}
@@ -217,6 +248,7 @@ func (d *Decoder) open(k flowKey, p *trace.Packet, s *segment) *conn {
 		}
 	}
 	d.conns = append(d.conns, c)
+	d.live++
 	d.byKey[k] = c
 	return c
 }

@@ -8,11 +8,13 @@ import (
 // it the frames of one capture in order. A Decoder is not safe for
 // concurrent use.
 type Decoder struct {
-	ld    *layerDecoder
-	conns []*conn
-	byKey map[flowKey]*conn
-	m     machine
-	seg   segment // the segment being tracked
+	ld       *layerDecoder
+	conns    []*conn // by id - 1; nil once forgotten
+	live     int     // connections not forgotten
+	liveFrom int     // conns[:liveFrom] are all forgotten
+	byKey    map[flowKey]*conn
+	m        machine
+	seg      segment // the segment being tracked
 
 	// last is the connection of the last packet tracked, tried before
 	// byKey: a capture's packets mostly come in runs of one connection.

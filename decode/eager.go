@@ -24,10 +24,69 @@ import (
 // connections to give up on.
 const sweepEvery = time.Second
 
+// eagerItem is what the decoding side of an eager stream passes to the
+// annotating side for one frame: the frame's events, or the connections
+// it gave up on before the frame (a sweep).
+type eagerItem struct {
+	evs      []trace.Event // the frame's packet, then the state changes it caused
+	finished bool          // the frame finished its TCP connection: retire it after
+	sweep    []int         // connections given up before the frame
+}
+
+// decodeEager is the decoding side of an eager frame: the connections
+// given up before it, its events, and whether it finished its connection.
+// The decoder forgets such connections at once; the annotating side, given
+// the items in order, writes their summaries and forgets them too.
+func (s *Stream) decodeEager(f *trace.Frame, pass func(eagerItem)) {
+	if ids := s.maybeSweep(f.Time); len(ids) > 0 {
+		pass(eagerItem{sweep: ids})
+	}
+	evs := s.d.Feed(f, s.frames)
+	conn := evs[0].Packet.Conn
+	finished := conn != 0 && s.d.Finished(conn)
+	if finished {
+		s.d.Forget(conn)
+	}
+	pass(eagerItem{evs: evs, finished: finished})
+}
+
+// annotateEager is the annotating side of an eager stream: it annotates
+// and hands on one item. It sets s.err on an error of emit.
+func (s *Stream) annotateEager(it eagerItem) {
+	if s.err != nil {
+		return
+	}
+	if it.sweep != nil {
+		done := make([]*connInfo, 0, len(it.sweep))
+		for _, id := range it.sweep {
+			if ci := s.a.conns.get(id); ci != nil {
+				done = append(done, ci)
+			}
+		}
+		// Their summaries go out now, before this frame: their last
+		// packets are a second old or more.
+		keep := s.held
+		s.held = nil
+		s.retire(done)
+		s.emitHeld()
+		s.held = keep
+		return
+	}
+	ci, err := s.eagerFrame(it.evs)
+	if err != nil {
+		s.err = err
+		return
+	}
+	if it.finished && ci != nil {
+		s.one[0] = ci
+		s.retire(s.one[:])
+	}
+}
+
 // eagerFrame annotates the events of one frame (its packet, then the
 // state changes it caused) and hands them on, each inferred call before
-// its packet.
-func (s *Stream) eagerFrame(evs []trace.Event) error {
+// its packet. It returns the packet's connection.
+func (s *Stream) eagerFrame(evs []trace.Event) (*connInfo, error) {
 	p := evs[0].Packet
 	if len(s.held) > 0 && p.Time.After(s.held[0].Note.Time) {
 		s.emitHeld()
@@ -53,14 +112,7 @@ func (s *Stream) eagerFrame(evs []trace.Event) error {
 			call.Frames[0] = p.Frame
 		}
 	}
-	if err := s.emitFrame(call, evs); err != nil {
-		return err
-	}
-	if ci != nil && ci.proto == "tcp" && s.d.Finished(ci.id) {
-		s.one[0] = ci
-		s.retire(s.one[:])
-	}
-	return nil
+	return ci, s.emitFrame(call, evs)
 }
 
 // emitFrame emits a frame's events, after the call inferred from it if
@@ -98,46 +150,26 @@ func (s *Stream) emitFrame(call *trace.Call, evs []trace.Event) error {
 	return nil
 }
 
-// sweep gives up on the connections idle for long at time t, as a cut
-// of the window does: a later packet on the tuple of one starts a new
+// maybeSweep gives up on the connections idle for long at time t, as a
+// cut of the window does: a later packet on the tuple of one starts a new
 // connection. It looks once per sweepEvery of capture time, and more often
-// when too many connections are open.
-func (s *Stream) maybeSweep(t time.Time) {
-	if !t.Before(s.sweepAt) || s.a.conns.len() > maxLive && s.frames%4096 == 0 {
-		s.sweep(t)
+// when too many connections are open. The decoder forgets them; it returns
+// their ids, for the annotating side.
+func (s *Stream) maybeSweep(t time.Time) []int {
+	if t.Before(s.sweepAt) && (s.d.live <= maxLive || s.frames%4096 != 0) {
+		return nil
 	}
-}
-
-// sweep gives up on the connections idle for long at time t.
-func (s *Stream) sweep(t time.Time) {
 	s.sweepAt = t.Add(sweepEvery)
-	live := s.a.conns.len()
-	var done []*connInfo
-	for _, ci := range s.a.sortedConns() {
-		idle := t.Sub(ci.last)
-		switch {
-		case ci.proto != "tcp" && idle >= flowIdle, idle >= connIdle:
-		case live > maxLive && idle >= time.Second:
-			live--
-		default:
-			continue
-		}
-		done = append(done, ci)
+	ids := s.d.idleConns(t)
+	for _, id := range ids {
+		s.d.Forget(id)
 	}
-	if len(done) > 0 {
-		// Their summaries go out now, before this frame: their last
-		// packets are a second old or more.
-		keep := s.held
-		s.held = nil
-		s.retire(done)
-		s.emitHeld()
-		s.held = keep
-	}
+	return ids
 }
 
-// retire writes the summaries of conns and forgets them. The summaries
-// wait in held for an event of a later time, as Annotate puts a note
-// after every event of its instant.
+// retire writes the summaries of conns and forgets them (the decoder
+// forgets them on its side). The summaries wait in held for an event of a
+// later time, as Annotate puts a note after every event of its instant.
 func (s *Stream) retire(conns []*connInfo) {
 	n := len(s.held)
 	s.held = s.a.appendSummaries(s.held, conns)
@@ -147,9 +179,6 @@ func (s *Stream) retire(conns []*connInfo) {
 		}
 	}
 	s.a.forget(conns)
-	for _, ci := range conns {
-		s.d.Forget(ci.id)
-	}
 }
 
 // Release tells the stream that the caller holds no record of the events

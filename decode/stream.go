@@ -105,10 +105,7 @@ func (s *Stream) Frame(f *trace.Frame) error {
 	}
 	s.frames++
 	if s.eager {
-		s.maybeSweep(f.Time)
-		if err := s.eagerFrame(s.d.Feed(f, s.frames)); err != nil && s.err == nil {
-			s.err = err
-		}
+		s.decodeEager(f, s.annotateEager)
 		return s.err
 	}
 	for _, ev := range s.d.Feed(f, s.frames) {
@@ -142,7 +139,11 @@ func (s *Stream) Close() error {
 		return s.err
 	}
 	if s.eager {
-		s.retire(s.a.sortedConns())
+		all := s.a.sortedConns()
+		s.retire(all)
+		for _, ci := range all {
+			s.d.Forget(ci.id)
+		}
 		s.emitHeld()
 		return s.err
 	}
