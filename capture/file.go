@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -69,7 +70,7 @@ type FileSource struct {
 	count  *countingReader
 	br     *bufio.Reader
 	format string
-	pcap   *pcapgo.Reader
+	pcap   *pcapReader
 	ng     *pcapgo.NgReader
 	link   int // pcap: the file's link type
 	frames int
@@ -113,9 +114,11 @@ func OpenFile(path string) (*FileSource, error) {
 // NewFileSource reads a capture from r; see OpenFile.
 func NewFileSource(r io.Reader) (*FileSource, error) {
 	s := &FileSource{count: &countingReader{r: r}}
-	// pcapgo wraps its input in bufio.NewReader, which returns a *bufio.Reader
-	// of at least 4 KiB as is: so this is the only buffer, and the bytes
-	// consumed are the bytes read minus the bytes buffered.
+	// pcapgo's NgReader wraps its input in bufio.NewReader, which returns a
+	// *bufio.Reader of at least 4 KiB as is: so this is the only buffer, and
+	// the bytes consumed are the bytes read minus the bytes buffered. The
+	// classic pcap reader reads through it into a buffer of its own and
+	// counts what it consumed itself.
 	s.br = bufio.NewReaderSize(s.count, 64<<10)
 	magic, err := s.br.Peek(4)
 	if err != nil {
@@ -148,10 +151,10 @@ func NewFileSource(r io.Reader) (*FileSource, error) {
 				return nil, fmt.Errorf("%w: pcap version %d.%d (only 2.4 is read)", ErrFormat, maj, min)
 			}
 		}
-		if s.pcap, err = pcapgo.NewReader(s.br); err != nil {
+		if s.pcap, err = newPcapReader(s.br, s.Offset()); err != nil {
 			return nil, s.damaged(0, err)
 		}
-		s.link = int(s.pcap.LinkType())
+		s.link = s.pcap.link
 	case magicPcapngSHB:
 		s.format = "pcapng"
 		s.ng, err = pcapgo.NewNgReader(s.br, pcapgo.NgReaderOptions{
@@ -186,7 +189,12 @@ func (s *FileSource) Format() string { return s.format }
 
 // Offset is the number of bytes of the file consumed so far (of the
 // decompressed stream for a gzip file).
-func (s *FileSource) Offset() int64 { return s.count.n - int64(s.br.Buffered()) }
+func (s *FileSource) Offset() int64 {
+	if s.pcap != nil {
+		return s.pcap.offset()
+	}
+	return s.count.n - int64(s.br.Buffered())
+}
 
 // InterfaceStats returns the counters of the last pcapng interface
 // statistics block for interface 0 read so far (such blocks usually come
@@ -200,39 +208,78 @@ func (s *FileSource) InterfaceStats() (received, dropped uint64, ok bool) {
 // wrapping ErrDamaged (a *DamagedError) if the file breaks; after an error
 // every call returns the same error.
 func (s *FileSource) Next() (trace.Frame, error) {
+	// A classic pcap record that is in the buffer whole and whose lengths
+	// pass is sliced out right here: the frame is written once, into the
+	// result (each function it passes through copies it again).
+	if p := s.pcap; p != nil && s.err == nil {
+		if h := p.buf[p.pos:p.end]; len(h) >= pcapRecordLen {
+			caplen, wirelen := p.u32(h[8:]), p.u32(h[12:])
+			if caplen <= wirelen && caplen <= p.maxCap && uint64(caplen) <= uint64(len(h)-pcapRecordLen) {
+				n := pcapRecordLen + int(caplen)
+				data := h[pcapRecordLen:n:n]
+				if !s.shared {
+					data = append(make([]byte, 0, len(data)), data...)
+				}
+				p.pos += n
+				s.frames++
+				// p.time(h), which is not inlined.
+				t := time.Unix(int64(p.u32(h)), int64(p.u32(h[4:])*p.nanoMul)).UTC()
+				return trace.Frame{Time: t, LinkType: s.link, Data: data, WireLen: int(wirelen)}, nil
+			}
+		}
+	}
+	return s.next()
+}
+
+// next is Next for anything but a whole record in the buffer.
+func (s *FileSource) next() (trace.Frame, error) {
 	if s.err != nil {
 		return trace.Frame{}, s.err
 	}
+	if s.pcap != nil {
+		return s.nextPcap()
+	}
+	return s.nextNg()
+}
+
+// nextPcap is Next for a classic pcap file.
+func (s *FileSource) nextPcap() (trace.Frame, error) {
+	var f trace.Frame
+	start := s.pcap.offset()
+	if err := s.pcap.next(&f); err != nil {
+		// io.EOF is a clean end only where no byte of a record was read.
+		if err == io.EOF && s.pcap.offset() == start {
+			s.err = io.EOF
+		} else {
+			s.err = s.damaged(start, err)
+		}
+		return trace.Frame{}, s.err
+	}
+	if !s.shared {
+		f.Data = append(make([]byte, 0, len(f.Data)), f.Data...)
+	}
+	f.LinkType = s.link
+	s.frames++
+	return f, nil
+}
+
+// nextNg is Next for a pcapng file.
+func (s *FileSource) nextNg() (trace.Frame, error) {
 	start := s.Offset()
 	var (
-		data     []byte
-		ci       gopacket.CaptureInfo
-		link     = s.link
-		comments []string
-		err      error
+		data []byte
+		ci   gopacket.CaptureInfo
+		opts pcapgo.NgPacketOptions
+		err  error
 	)
-	if s.ng != nil {
-		var opts pcapgo.NgPacketOptions
-		if s.shared {
-			data, ci, opts, err = s.ng.ZeroCopyReadPacketDataWithOptions()
-		} else {
-			data, ci, opts, err = s.ng.ReadPacketDataWithOptions()
-		}
-		if err == nil {
-			comments = opts.Comments
-			link = s.ngLinkType(ci)
-		}
+	if s.shared {
+		data, ci, opts, err = s.ng.ZeroCopyReadPacketDataWithOptions()
 	} else {
-		if s.shared {
-			data, ci, err = s.pcap.ZeroCopyReadPacketData()
-		} else {
-			data, ci, err = s.pcap.ReadPacketData()
-		}
+		data, ci, opts, err = s.ng.ReadPacketDataWithOptions()
 	}
 	if err != nil {
-		// NgReader returns io.EOF only between blocks. pcapgo.Reader also
-		// returns it for a record header without any of its data: a cut.
-		if err == io.EOF && (s.ng != nil || s.Offset() == start) {
+		// NgReader returns io.EOF only between blocks.
+		if err == io.EOF {
 			s.err = io.EOF
 		} else {
 			s.err = s.damaged(start, err)
@@ -242,10 +289,10 @@ func (s *FileSource) Next() (trace.Frame, error) {
 	s.frames++
 	return trace.Frame{
 		Time:     ci.Timestamp,
-		LinkType: link,
+		LinkType: s.ngLinkType(ci),
 		Data:     data,
 		WireLen:  max(ci.Length, len(data)),
-		Comments: comments,
+		Comments: opts.Comments,
 	}, nil
 }
 
