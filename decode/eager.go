@@ -190,6 +190,10 @@ func (s *Stream) retire(conns []*connInfo) {
 func (s *Stream) Release(frame int) {
 	if s.eager && s.a.noExplain {
 		s.d.Release(frame)
+		if s.pipe != nil { // the annotating side carves these
+			s.pipe.released.Store(int64(frame))
+			return
+		}
 		s.calls.release(frame)
 		s.ints.release(frame)
 	}

@@ -15,6 +15,12 @@ type StreamOptions struct {
 	// and hands on a piece of them (0: DefaultWindow). A timeline of at
 	// most Window events is annotated exactly as Annotate does it.
 	Window int
+
+	// Pipelined: once the stream is eager (pipeline.go), it annotates and
+	// emits on a goroutine of its own while the caller's decodes the next
+	// frames. emit is then called from that goroutine (never from two at
+	// once), up to Close or the first Record.
+	Pipelined bool
 }
 
 // DefaultWindow is a Stream's default window: a few megabytes of events.
@@ -74,6 +80,11 @@ type Stream struct {
 	one                [1]*connInfo     // the connection an eager frame retires
 	calls              slab[trace.Call] // inferred calls
 	ints               slab[int]        // their Frames
+	annotate           func(eagerItem)  // s.annotateEager, made once
+
+	pipelined bool
+	pipe      *annotatePipe   // while an eager stream annotates on its own goroutine
+	pipePass  func(eagerItem) // pipe.pass
 }
 
 // NewStream returns a stream that hands each annotated event to emit. An
@@ -83,10 +94,13 @@ func NewStream(opts StreamOptions, emit func(trace.Event) error) *Stream {
 	if w <= 0 {
 		w = DefaultWindow
 	}
-	return &Stream{
+	s := &Stream{
 		a: newAnnotator(opts.AnnotateOptions), d: NewDecoder(), emit: emit, window: w, last: map[int]int{},
 		calls: slab[trace.Call]{size: slabLen, zero: true}, ints: slab[int]{size: slabLen, zero: true},
+		pipelined: opts.Pipelined,
 	}
+	s.annotate = s.annotateEager
+	return s
 }
 
 // Frames is the number of frames fed so far.
@@ -100,12 +114,25 @@ func (s *Stream) ForcedCuts() int { return s.forced }
 // Frame decodes the next frame of the capture (its number is one more than
 // the last one's).
 func (s *Stream) Frame(f *trace.Frame) error {
+	if s.pipe != nil {
+		if err := s.pipe.failure(); err != nil {
+			return err
+		}
+		s.frames++
+		s.decodeEager(f, s.pipePass)
+		return nil
+	}
 	if s.err != nil {
 		return s.err
 	}
 	s.frames++
 	if s.eager {
-		s.decodeEager(f, s.annotateEager)
+		if s.pipelined {
+			s.startPipe()
+			s.decodeEager(f, s.pipePass)
+			return nil
+		}
+		s.decodeEager(f, s.annotate)
 		return s.err
 	}
 	for _, ev := range s.d.Feed(f, s.frames) {
@@ -118,6 +145,9 @@ func (s *Stream) Frame(f *trace.Frame) error {
 // note). Events of equal time go after the decoded ones, in the order
 // recorded, as in a trace.Timeline that got the frames' events first.
 func (s *Stream) Record(ev trace.Event) error {
+	if s.pipe != nil {
+		s.stopPipe()
+	}
 	if s.err != nil {
 		return s.err
 	}
@@ -135,6 +165,9 @@ func (s *Stream) Record(ev trace.Event) error {
 // Close annotates and hands on everything held back, and writes every
 // remaining connection's summary.
 func (s *Stream) Close() error {
+	if s.pipe != nil {
+		s.stopPipe()
+	}
 	if s.err != nil {
 		return s.err
 	}

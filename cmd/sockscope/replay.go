@@ -83,7 +83,9 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 		holdsLast = out.holdsOnlyTheLast
 	}
 	h := newHandoff(sh.event, holdsLast)
-	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format)}, h.event)
+	// Three goroutines: this one reads and decodes, the stream's annotates,
+	// the handoff's prints.
+	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format), Pipelined: true}, h.event)
 	res := readCapture(ctx, src, &releasingSink{Stream: st, h: h}, stderr)
 	closeErr := st.Close()
 	if err := h.wait(); err != nil {
