@@ -21,6 +21,7 @@ const DefaultLadderLimit = 1 << 14
 // events come, after a line that says so; lanes are then named as their
 // endpoints first appear.
 type TextStream struct {
+	out   io.Writer
 	w     *bufio.Writer
 	opts  TextOptions
 	limit int
@@ -35,7 +36,7 @@ func NewTextStream(w io.Writer, opts TextOptions, limit int) *TextStream {
 	if limit <= 0 {
 		limit = DefaultLadderLimit
 	}
-	return &TextStream{w: bufio.NewWriterSize(w, 64<<10), opts: opts, limit: limit}
+	return &TextStream{out: w, w: bufio.NewWriterSize(w, 64<<10), opts: opts, limit: limit}
 }
 
 // Event adds the next event, in time order. The stream keeps pointers to
@@ -49,7 +50,7 @@ func (t *TextStream) Event(ev trace.Event) error {
 		if len(t.held) <= t.limit {
 			return nil
 		}
-		t.flat = newFlatStream(t.w, t.opts.Explain, t.held[0].Time())
+		t.flat = newFlatStream(t.opts.Explain, t.held[0].Time())
 		t.w.WriteString(padLeft("", timeWidth) + "  ── more than " + strconv.Itoa(t.limit) +
 			" events: too many for a ladder, so one line per event (--filter or --conn choose fewer)\n")
 		for _, ev := range t.held {
@@ -68,15 +69,26 @@ func (t *TextStream) Event(ev trace.Event) error {
 func (t *TextStream) HoldsOnlyTheLast() bool { return t.flat != nil }
 
 func (t *TextStream) flushErr() error {
-	if t.flat.err != nil && t.err == nil {
-		t.err = t.flat.err
-	}
-	if t.w.Buffered() > 32<<10 {
-		if err := t.w.Flush(); err != nil {
-			t.err = err
-		}
+	if len(t.flat.buf) > flatFlush {
+		t.writeFlat()
 	}
 	return t.err
+}
+
+// flatFlush is how many bytes of rows a flatStream gathers before they
+// are written.
+const flatFlush = 32 << 10
+
+// writeFlat writes the flat rows gathered, after what the buffered writer
+// holds (the line that says why there is no ladder).
+func (t *TextStream) writeFlat() {
+	if t.err == nil {
+		t.err = t.w.Flush()
+	}
+	if t.err == nil {
+		_, t.err = t.out.Write(t.flat.buf)
+	}
+	t.flat.buf = t.flat.buf[:0]
 }
 
 // Close prints what is held and flushes.
@@ -91,6 +103,9 @@ func (t *TextStream) Close() error {
 		t.held = nil
 	} else {
 		t.flat.close()
+		if t.writeFlat(); t.err != nil {
+			return t.err
+		}
 	}
 	return t.w.Flush()
 }
@@ -102,13 +117,14 @@ func (t *TextStream) Close() error {
 //
 // It holds one event back: a packet until the first event that is not
 // one of its state changes, a call until the next event says whether it
-// was overtaken. Each row is appended straight into the writer's buffer:
-// the events of a foreign capture cost no allocation in steady state.
+// was overtaken. The rows are appended to buf, for the TextStream to
+// write: the events of a foreign capture cost no allocation in steady
+// state.
 type flatStream struct {
-	w       *bufio.Writer
-	err     error // of a flush made to keep room for a row
+	buf     []byte
 	explain bool
 	start   time.Time
+	since   sinceStart // t.Sub(start), faster
 	lanes   *laneIndex
 	states  map[stateKey]trace.State // states of ends without a flatConn
 	conns   map[int]*flatConn
@@ -136,7 +152,8 @@ type flatStream struct {
 	labelEnd  []int
 
 	rel     relFormat   // the time column
-	epLanes [256]epLane // byEp's answers, by epSlot
+	eps     epTable     // byEp's IPv4 endpoints
+	epLanes [256]epLane // byEp's answers for other endpoints, by epSlot
 }
 
 // maxStreamKeys bounds the lane and state maps of a flatStream; past it
@@ -144,12 +161,9 @@ type flatStream struct {
 // packet).
 const maxStreamKeys = 1 << 16
 
-// rowRoom is the buffer space a row is given before it is appended in
-// place; a longer row still prints, through a copy.
-const rowRoom = 4 << 10
-
-func newFlatStream(w *bufio.Writer, explain bool, start time.Time) *flatStream {
-	return &flatStream{w: w, explain: explain, start: start, lanes: newLaneIndex(nil), states: map[stateKey]trace.State{}, conns: map[int]*flatConn{}}
+func newFlatStream(explain bool, start time.Time) *flatStream {
+	return &flatStream{buf: make([]byte, 0, flatFlush+8<<10), explain: explain, start: start, since: newSinceStart(start),
+		lanes: newLaneIndex(nil), states: map[stateKey]trace.State{}, conns: map[int]*flatConn{}}
 }
 
 // heldKind says what a flatStream holds.
@@ -247,12 +261,19 @@ func (f *flatStream) layOut(next time.Time, hasNext bool) {
 		}
 		var from, to int
 		var fromState, toState trace.State
+		b := f.begin(p.Time)
 		if fc != nil {
 			side := fc.side(p.Src)
-			from, to = fc.lane[side], fc.lane[1-side]
 			if p.Proto == "tcp" {
 				fromState, toState = fc.state[side], fc.state[1-side]
 			}
+			if len(fc.names[side]) == 0 {
+				n := f.appendName(fc.names[side], fc.lane[side])
+				n = append(n, " → "...)
+				n = f.appendName(n, fc.lane[1-side])
+				fc.names[side] = append(n, "  "...)
+			}
+			b = append(b, fc.names[side]...)
 		} else {
 			if q := p.Quoted; q[0].IsValid() {
 				// An ICMP error travels back from where the datagram it
@@ -265,12 +286,11 @@ func (f *flatStream) layOut(next time.Time, hasNext bool) {
 				fromState = f.states[stateKey{p.Conn, p.Src}]
 				toState = f.states[stateKey{p.Conn, p.Dst}]
 			}
+			b = f.appendName(b, from)
+			b = append(b, " → "...)
+			b = f.appendName(b, to)
+			b = append(b, "  "...)
 		}
-		b := f.begin(p.Time)
-		b = f.appendName(b, from)
-		b = append(b, " → "...)
-		b = f.appendName(b, to)
-		b = append(b, "  "...)
 		b = AppendPacketLabel(b, p)
 		if fromState != "" || toState != "" {
 			b = append(b, "  ["...)
@@ -341,12 +361,30 @@ func (f *flatStream) callLane(c *trace.Call) int {
 		case trace.InferredListen:
 			role = "server"
 		}
-		x.add(c.Local, role)
-		i := len(x.lanes) - 1
-		f.epLanes[epSlot(c.Local)] = epLane{c.Local, i + 1}
+		i := f.addLane(c.Local, role)
+		if _, ok := epKey(c.Local); !ok {
+			f.epLanes[epSlot(c.Local)] = epLane{c.Local, i + 1}
+		}
 		return i
 	}
-	return x.addProgramCall(c)
+	i := x.addProgramCall(c)
+	if k, ok := epKey(c.Local); ok && f.eps.get(k) < 0 {
+		if j, ok := x.byEp[c.Local]; ok {
+			f.eps.put(k, j) // filed by addProgramCall
+		}
+	}
+	return i
+}
+
+// addLane is lanes.add, filing the endpoint in eps too; it returns the
+// new lane.
+func (f *flatStream) addLane(ep trace.Endpoint, role string) int {
+	f.lanes.add(ep, role)
+	i := len(f.lanes.lanes) - 1
+	if k, ok := epKey(ep); ok {
+		f.eps.put(k, i)
+	}
+	return i
 }
 
 // epLane is a lane found by its endpoint in lanes.byEp, whose entries do
@@ -371,8 +409,15 @@ func (f *flatStream) laneOf(local, remote trace.Endpoint) int {
 	return f.laneOfEndpoint(local)
 }
 
-// laneOfEndpoint is lanes.laneOfEndpoint, remembering what byEp said.
+// laneOfEndpoint is lanes.laneOfEndpoint, through eps, or remembering what
+// byEp said.
 func (f *flatStream) laneOfEndpoint(ep trace.Endpoint) int {
+	if k, ok := epKey(ep); ok {
+		if i := f.eps.get(k); i >= 0 {
+			return i
+		}
+		return f.lanes.laneOfUnfiled(ep)
+	}
 	e := &f.epLanes[epSlot(ep)]
 	if e.lane1 != 0 && e.ep == ep {
 		return e.lane1 - 1
@@ -385,11 +430,13 @@ func (f *flatStream) laneOfEndpoint(ep trace.Endpoint) int {
 }
 
 // flatConn is what a flatStream keeps of a connection with ports: its
-// ends' lanes and states.
+// ends' lanes and states, and the names its rows start with, by side of
+// the sender (made at its first row: the lanes' labels are fixed then).
 type flatConn struct {
 	ep    [2]trace.Endpoint
 	lane  [2]int
 	state [2]trace.State
+	names [2][]byte // "from → to  "
 }
 
 func (c *flatConn) side(ep trace.Endpoint) int {
@@ -410,16 +457,13 @@ func (f *flatStream) conn(p *trace.Packet) *flatConn {
 		return old
 	}
 	// A lane found stays that endpoint's when another is added.
-	x := f.lanes
 	from := f.laneOf(p.Src, p.Dst)
 	if from < 0 {
-		x.add(p.Src, roleOf(p, true))
-		from = len(x.lanes) - 1
+		from = f.addLane(p.Src, roleOf(p, true))
 	}
 	to := f.laneOf(p.Dst, p.Src)
 	if to < 0 {
-		x.add(p.Dst, roleOf(p, false))
-		to = len(x.lanes) - 1
+		to = f.addLane(p.Dst, roleOf(p, false))
 	}
 	var fc *flatConn
 	if old != nil {
@@ -429,7 +473,7 @@ func (f *flatStream) conn(p *trace.Packet) *flatConn {
 	} else {
 		fc = new(flatConn)
 	}
-	*fc = flatConn{ep: [2]trace.Endpoint{p.Src, p.Dst}, lane: [2]int{from, to}}
+	*fc = flatConn{ep: [2]trace.Endpoint{p.Src, p.Dst}, lane: [2]int{from, to}, names: [2][]byte{fc.names[0][:0], fc.names[1][:0]}}
 	fc.state[0], fc.state[1] = f.states[stateKey{p.Conn, p.Src}], f.states[stateKey{p.Conn, p.Dst}]
 	if len(f.conns) >= maxStreamKeys {
 		f.clearConns()
@@ -489,6 +533,7 @@ func (f *flatStream) forgetConn(conn int) {
 		f.lanes = newLaneIndex(nil)
 		f.labelText, f.labelEnd = f.labelText[:0], f.labelEnd[:0]
 		f.epLanes = [256]epLane{}
+		f.eps.reset()
 		f.clearConns()
 	}
 }
@@ -520,21 +565,15 @@ func (f *flatStream) flushReturns(t time.Time, all bool) {
 	}
 }
 
-// begin starts a row in the writer's free buffer with its time.
+// begin starts a row, with its time, after the rows in buf.
 func (f *flatStream) begin(t time.Time) []byte {
-	if f.w.Available() < rowRoom {
-		if err := f.w.Flush(); err != nil && f.err == nil {
-			f.err = err
-		}
-	}
-	b := f.rel.append(f.w.AvailableBuffer(), t.Sub(f.start))
+	b := f.rel.append(f.buf, f.since.of(t))
 	return append(b, "  "...)
 }
 
-// end ends the row begun in b and prints it, with its narration under it.
+// end ends the row begun in b, with its narration under it.
 func (f *flatStream) end(b []byte, explain string) {
-	b = append(b, '\n')
-	f.w.Write(b)
+	f.buf = append(b, '\n')
 	if f.explain && explain != "" {
 		f.writeExplain(explain)
 	}

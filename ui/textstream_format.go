@@ -123,16 +123,17 @@ const explainIndent = "              " // timeWidth+4 spaces
 func (f *flatStream) writeExplain(text string) {
 	if !utf8.ValidString(text) {
 		// text.go's lines replace bad bytes with U+FFFD.
-		writeExplain(f.w, []string{text})
+		w := bufio.NewWriter(appender{&f.buf})
+		writeExplain(w, []string{text})
+		w.Flush()
 		return
 	}
-	w := f.w
 	const width = explainWidth - len(explainIndent)
 	ls, le := 0, 0 // the line so far: text[ls:le]
 	col := 0       // its columns
 	word := func(ws, we, n int) {
 		if col > 0 && col+n > width {
-			writeExplainLine(w, text[ls:le])
+			f.buf = appendExplainLine(f.buf, text[ls:le])
 			col = 0
 			for ws < we && text[ws] == ' ' {
 				ws++
@@ -171,16 +172,46 @@ func (f *flatStream) writeExplain(text string) {
 		word(ws, len(text), n)
 	}
 	if le > ls {
-		writeExplainLine(w, text[ls:le])
+		f.buf = appendExplainLine(f.buf, text[ls:le])
 	}
 }
 
-// writeExplainLine prints one narration line, without its trailing spaces.
-func writeExplainLine(w *bufio.Writer, s string) {
+// appendExplainLine appends one narration line, without its trailing
+// spaces.
+func appendExplainLine(b []byte, s string) []byte {
 	for len(s) > 0 && s[len(s)-1] == ' ' {
 		s = s[:len(s)-1]
 	}
-	w.WriteString(explainIndent)
-	w.WriteString(s)
-	w.WriteByte('\n')
+	b = append(b, explainIndent...)
+	b = append(b, s...)
+	return append(b, '\n')
+}
+
+// appender is an io.Writer appending to a byte slice.
+type appender struct{ b *[]byte }
+
+func (a appender) Write(p []byte) (int, error) {
+	*a.b = append(*a.b, p...)
+	return len(p), nil
+}
+
+// sinceStart is t.Sub(start) for a start without a monotonic clock
+// reading, without Sub's check for overflow when t is within a century
+// of start.
+type sinceStart struct {
+	start time.Time
+	sec   int64 // start.Unix()
+	nsec  int   // start.Nanosecond()
+	mono  bool  // start has a monotonic reading: Sub may use it
+}
+
+func newSinceStart(start time.Time) sinceStart {
+	return sinceStart{start: start, sec: start.Unix(), nsec: start.Nanosecond(), mono: start != start.Round(0)}
+}
+
+func (s *sinceStart) of(t time.Time) time.Duration {
+	if d := t.Unix() - s.sec; !s.mono && d > -1<<32 && d < 1<<32 {
+		return time.Duration(d)*time.Second + time.Duration(t.Nanosecond()-s.nsec)
+	}
+	return t.Sub(s.start)
 }

@@ -1,0 +1,102 @@
+package ui
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sockscope/sockscope/trace"
+)
+
+// TestEpTableIsAMap: what epTable files, through its growth and reset, is
+// what a map holds.
+func TestEpTableIsAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var tab epTable
+	m := map[uint64]int{}
+	for round := range 3 {
+		for i := range 50000 {
+			key := 1<<48 | uint64(r.IntN(1<<20))
+			if r.IntN(3) == 0 {
+				tab.put(key, i)
+				m[key] = i
+			}
+			want, ok := m[key]
+			if !ok {
+				want = -1
+			}
+			if got := tab.get(key); got != want {
+				t.Fatalf("round %d: get(%#x) = %d, want %d", round, key, got, want)
+			}
+		}
+		if tab.n != len(m) {
+			t.Fatalf("%d keys filed, the map has %d", tab.n, len(m))
+		}
+		tab.reset()
+		clear(m)
+	}
+}
+
+// TestFlatLanesAreTheLadders: a flatStream finds the lane of an endpoint
+// (through eps, or epLanes) where lanes.laneOfEndpoint finds it, for IPv4,
+// IPv6 and IPv4-mapped endpoints, port-less ones, and sockets bound to the
+// wildcard address; and after the lanes start afresh.
+func TestFlatLanesAreTheLadders(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	addrs := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("::1"),
+		netip.MustParseAddr("::ffff:127.0.0.1"), netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("fe80::1%eth0")}
+	ep := func() trace.Endpoint {
+		port := uint16(r.IntN(40))
+		if port < 5 {
+			port = 0
+		}
+		return netip.AddrPortFrom(addrs[r.IntN(len(addrs))], port)
+	}
+	f := newFlatStream(false, time.Unix(0, 0))
+	for i := range 20000 {
+		switch r.IntN(10) {
+		case 0: // a recorded call files its program's socket
+			c := &trace.Call{Lane: []string{"client", "server", "client2"}[r.IntN(3)], Local: ep(), Start: time.Unix(0, 0)}
+			f.callLane(c)
+		case 1: // an inferred call's endpoint
+			f.callLane(&trace.Call{Inferred: trace.InferredConnect, Local: ep()})
+		case 2:
+			if src := ep(); f.laneOfEndpoint(src) < 0 {
+				f.addLane(src, "host")
+			}
+		}
+		if i%5000 == 4999 {
+			f.lanes.lanes = append(f.lanes.lanes, make([]Lane, maxStreamKeys)...)
+			f.forgetConn(0) // the lanes start afresh
+		}
+		e := ep()
+		if got, want := f.laneOfEndpoint(e), f.lanes.laneOfEndpoint(e); got != want {
+			t.Fatalf("step %d: lane of %v: %d, the ladder's %d", i, e, got, want)
+		}
+	}
+}
+
+// TestSinceStartIsSub: sinceStart.of(t) is t.Sub(start): near and far
+// times, before the start, monotonic readings, overflow.
+func TestSinceStartIsSub(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	starts := []time.Time{time.Unix(1700000000, 123456789), time.Unix(0, 0), {}, time.Now(), time.Now().Round(0),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(9999, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))}
+	for _, start := range starts {
+		s := newSinceStart(start)
+		ts := []time.Time{start, {}, time.Now(), start.Add(1<<63 - 1), start.Add(-1 << 63), time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC)}
+		for range 20000 {
+			d := time.Duration(r.Int64N(1<<62)) >> r.IntN(62)
+			if r.IntN(2) == 0 {
+				d = -d
+			}
+			ts = append(ts, start.Add(d).Round(0), start.Add(d), time.Unix(start.Unix()+r.Int64N(1<<34)-1<<33, r.Int64N(1e9)))
+		}
+		for _, tt := range ts {
+			if got, want := s.of(tt), tt.Sub(start); got != want {
+				t.Fatalf("start %v, t %v: %d, Sub says %d", start, tt, got, want)
+			}
+		}
+	}
+}
