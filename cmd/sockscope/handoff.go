@@ -18,9 +18,9 @@ type handoff struct {
 	show      func(trace.Event) error
 	holdsLast func() bool  // show holds no record but its last event's
 	released  atomic.Int64 // frames up to this one were shown and are held no more
-	batch     []trace.Event
-	full      chan []trace.Event
-	free      chan []trace.Event
+	batch     *batch
+	full      chan *batch
+	free      chan *batch
 	done      chan struct{}
 
 	mu  sync.Mutex
@@ -32,16 +32,27 @@ const (
 	handoffBatches = 8    // batches in flight
 )
 
+// batch holds events on their way: an event that is the one record of its
+// kind (every event a Stream emits) is that record alone, a quarter of an
+// Event to copy; the others are kept whole.
+type batch struct {
+	recs     []any         // *trace.Call, *trace.Packet, *trace.StateChange, *trace.Note, or nil: the next event of whole
+	explains []string      // the events' narrations, by recs, if narrated
+	narrated bool          // an event had a narration
+	whole    []trace.Event // the events not one record of their kind
+	last     int           // the highest frame of its packets
+}
+
 // newHandoff starts the goroutine that passes every event to show, in
 // order. holdsLast, if not nil, tells whether show holds the records of the
 // last event only: then the frames shown before it are released.
 func newHandoff(show func(trace.Event) error, holdsLast func() bool) *handoff {
 	h := &handoff{
-		show: show, holdsLast: holdsLast, full: make(chan []trace.Event, handoffBatches),
-		free: make(chan []trace.Event, handoffBatches+1), done: make(chan struct{}),
+		show: show, holdsLast: holdsLast, full: make(chan *batch, handoffBatches),
+		free: make(chan *batch, handoffBatches+1), done: make(chan struct{}),
 	}
 	for range handoffBatches + 1 {
-		h.free <- make([]trace.Event, 0, handoffBatch)
+		h.free <- &batch{recs: make([]any, 0, handoffBatch)}
 	}
 	h.batch = <-h.free
 	go h.run()
@@ -52,27 +63,89 @@ func (h *handoff) run() {
 	defer close(h.done)
 	for b := range h.full {
 		if h.failed() == nil {
-			for _, ev := range b {
-				if err := h.show(ev); err != nil {
-					h.mu.Lock()
-					h.err = err
-					h.mu.Unlock()
-					break
-				}
+			if err := b.show(h.show); err != nil {
+				h.mu.Lock()
+				h.err = err
+				h.mu.Unlock()
 			}
 		}
-		last := 0
-		for _, ev := range b {
-			if ev.Packet != nil {
-				last = max(last, ev.Packet.Frame)
-			}
+		if b.last > 1 && h.holdsLast != nil && h.holdsLast() {
+			h.released.Store(int64(b.last - 1)) // show may still hold frame last's records
 		}
-		clear(b)
-		if last > 1 && h.holdsLast != nil && h.holdsLast() {
-			h.released.Store(int64(last - 1)) // show may still hold frame last's records
-		}
-		h.free <- b[:0]
+		// The records a batch pointed to stay reachable until it is
+		// filled again: a few batches' worth, which the Stream keeps
+		// anyway. Not clearing them spares the reading goroutine's core
+		// from taking back lines this one wrote.
+		b.recs, b.explains, b.narrated, b.last = b.recs[:0], b.explains[:0], false, 0
+		clear(b.whole)
+		b.whole = b.whole[:0]
+		h.free <- b
 	}
+}
+
+// show passes every event of b to show, in order, up to its first error.
+func (b *batch) show(show func(trace.Event) error) error {
+	w := 0
+	for i, r := range b.recs {
+		var ev trace.Event
+		switch r := r.(type) {
+		case *trace.Packet:
+			ev = trace.Event{Kind: trace.KindPacket, Packet: r}
+		case *trace.StateChange:
+			ev = trace.Event{Kind: trace.KindState, State: r}
+		case *trace.Call:
+			ev = trace.Event{Kind: trace.KindCall, Call: r}
+		case *trace.Note:
+			ev = trace.Event{Kind: trace.KindNote, Note: r}
+		default:
+			ev = b.whole[w]
+			w++
+		}
+		if b.narrated {
+			ev.Explain = b.explains[i]
+		}
+		if err := show(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add appends ev.
+func (b *batch) add(ev trace.Event) {
+	var r any
+	switch {
+	case ev.Packet != nil:
+		b.last = max(b.last, ev.Packet.Frame)
+		if ev.Kind == trace.KindPacket && ev.Call == nil && ev.State == nil && ev.Note == nil {
+			r = ev.Packet
+		}
+	case ev.State != nil:
+		if ev.Kind == trace.KindState && ev.Call == nil && ev.Note == nil {
+			r = ev.State
+		}
+	case ev.Call != nil:
+		if ev.Kind == trace.KindCall && ev.Note == nil {
+			r = ev.Call
+		}
+	case ev.Note != nil:
+		if ev.Kind == trace.KindNote {
+			r = ev.Note
+		}
+	}
+	if r == nil {
+		b.whole = append(b.whole, ev)
+	}
+	if ev.Explain != "" && !b.narrated {
+		b.narrated = true
+		for range b.recs {
+			b.explains = append(b.explains, "")
+		}
+	}
+	if b.narrated {
+		b.explains = append(b.explains, ev.Explain)
+	}
+	b.recs = append(b.recs, r)
 }
 
 func (h *handoff) failed() error {
@@ -83,8 +156,8 @@ func (h *handoff) failed() error {
 
 // event queues ev; it returns show's error once there was one.
 func (h *handoff) event(ev trace.Event) error {
-	h.batch = append(h.batch, ev)
-	if len(h.batch) == cap(h.batch) {
+	h.batch.add(ev)
+	if len(h.batch.recs) == cap(h.batch.recs) {
 		h.full <- h.batch
 		h.batch = <-h.free
 		return h.failed()
