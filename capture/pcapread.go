@@ -23,12 +23,13 @@ const (
 	pcapHeaderLen = 24
 	pcapRecordLen = 16 // a record header
 
-	// pcapBufStart is the buffer a reader starts with: what the bufio.Reader
-	// under pcapgo read at a time, so that reading one frame by offset
-	// (FrameReader) reads no more of the file than it used to.
-	pcapBufStart = 64 << 10
+	// pcapBufStart is the buffer a reader starts with, doubled at every
+	// refill after the first two (the header's and the first record's)
+	// up to pcapBufSize: reading one frame by offset (FrameReader) costs
+	// little more than the bufio.Reader's 64 KiB it reads through.
+	pcapBufStart = 4 << 10
 	// pcapBufSize is the buffer of a reader that reads on: records are
-	// sliced out of it, and it is refilled about every 2500 small ones.
+	// sliced out of it, and it is refilled about every 3000 small ones.
 	pcapBufSize = 256 << 10
 
 	// pcapEagerMax is pcapgo's eagerReadMax, libpcap's MAXIMUM_SNAPLEN: a
@@ -55,7 +56,7 @@ type pcapReader struct {
 	pos, end int
 	base     int64
 	err      error // what r returned, reported once the bytes before it are used up
-	reads    int   // calls of r.Read, to grow buf once reading goes on
+	reads    int   // calls of r.Read
 
 	bigEndian bool
 	nanoMul   uint32 // 1 for nanosecond timestamps, 1000 for microseconds
@@ -172,13 +173,13 @@ func (p *pcapReader) fill(need int) error {
 			p.pos = 0
 		}
 		if p.reads >= 2 && len(p.buf) < pcapBufSize || p.end == len(p.buf) {
-			// Grow: to the full size once reading goes on; for a record
-			// longer than the buffer, by doubling, as its bytes arrive (a
-			// length from the file allocates no more than twice what the
-			// file holds).
-			size := max(len(p.buf), pcapBufSize)
-			if p.end == len(p.buf) {
-				size = max(min(2*len(p.buf), need), pcapBufSize)
+			// Grow: by doubling up to the full size as reading goes on;
+			// beyond it for a record longer than the buffer, by doubling
+			// as its bytes arrive (a length from the file allocates no
+			// more than twice what the file holds).
+			size := 2 * len(p.buf)
+			if len(p.buf) >= pcapBufSize {
+				size = min(size, need)
 			}
 			buf := make([]byte, size)
 			copy(buf, p.buf[:p.end])

@@ -554,3 +554,26 @@ func BenchmarkFileSourceNext(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFrameReaderReadAt: one frame read again by its offset, as the
+// dashboard's detail pane does, from a file of 100000 frames.
+func BenchmarkFrameReaderReadAt(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.pcap")
+	if err := os.WriteFile(path, benchFile(100000), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	const first = 24
+	fr, err := OpenFrameReader(path, first)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fr.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	b.ReportAllocs()
+	for b.Loop() {
+		off := first + int64(rng.IntN(100000))*(16+64)
+		if f, err := fr.ReadAt(off); err != nil || len(f.Data) != 64 {
+			b.Fatal(err)
+		}
+	}
+}
