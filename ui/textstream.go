@@ -189,8 +189,12 @@ func (f *flatStream) event(ev trace.Event) {
 		}
 		return
 	}
-	if f.held != heldNothing {
-		f.layOut(ev.Time(), true)
+	switch f.held {
+	case heldNothing:
+	case heldCall: // only a call asks when the next event is
+		f.layOutCall(ev.Time(), true)
+	default:
+		f.layOut(time.Time{}, true)
 	}
 	switch {
 	case ev.Call != nil:
@@ -224,126 +228,162 @@ func (f *flatStream) close() {
 // layOut lays out and prints the held event (with the state changes
 // folded into it); next is the time of the event after them, if hasNext.
 func (f *flatStream) layOut(next time.Time, hasNext bool) {
-	explain := f.explainText
 	switch f.held {
 	case heldCall:
-		c := f.call
-		f.flushReturns(c.Start, false)
-		lane := f.callLane(c)
-		b := f.begin(c.Start)
-		b = f.appendName(b, lane)
-		b = append(b, ": "...)
-		switch {
-		case !c.End.IsZero() && hasNext && next.Before(c.End):
-			// Other events overtook it: its entry now, its return later.
-			b = append(b, c.Signature()...)
-			b = append(b, " …"...)
-			f.end(b, "")
-			f.pending = append(f.pending, pendingReturn{call: c, lane: lane, explain: explain})
-		case c.Inferred != "":
-			b = append(b, c.Inferred...)
-			b = append(b, " (inferred)"...)
-			f.end(b, explain)
-		default:
-			b = append(b, callText(c, c.Op.Blocking())...)
-			f.end(b, explain)
-		}
+		f.layOutCall(next, hasNext)
 	case heldPacket:
-		p := f.packet
-		f.flushReturns(p.Time, false)
-		fc := f.conn(p)
-		for _, s := range f.folds {
-			if fc != nil {
-				f.setStateOf(fc, s) // the fold's conn is the packet's
-			} else {
-				f.setState(s)
-			}
-		}
-		var from, to int
-		var fromState, toState trace.State
-		b := f.begin(p.Time)
-		if fc != nil {
-			side := fc.side(p.Src)
-			if p.Proto == "tcp" {
-				fromState, toState = fc.state[side], fc.state[1-side]
-			}
-			if len(fc.names[side]) == 0 {
-				n := f.appendName(fc.names[side], fc.lane[side])
-				n = append(n, " → "...)
-				n = f.appendName(n, fc.lane[1-side])
-				fc.names[side] = append(n, "  "...)
-			}
-			b = append(b, fc.names[side]...)
-		} else {
-			if q := p.Quoted; q[0].IsValid() {
-				// An ICMP error travels back from where the datagram it
-				// quotes was going to the socket that sent it.
-				from, to = f.laneOf(q[1], q[0]), f.laneOf(q[0], q[1])
-			} else {
-				from, to = f.laneOf(p.Src, p.Dst), f.laneOf(p.Dst, p.Src)
-			}
-			if p.Proto == "tcp" {
-				fromState = f.states[stateKey{p.Conn, p.Src}]
-				toState = f.states[stateKey{p.Conn, p.Dst}]
-			}
-			b = f.appendName(b, from)
-			b = append(b, " → "...)
-			b = f.appendName(b, to)
-			b = append(b, "  "...)
-		}
-		b = AppendPacketLabel(b, p)
-		if fromState != "" || toState != "" {
-			b = append(b, "  ["...)
-			b = append(b, stateName(fromState)...)
-			b = append(b, " | "...)
-			b = append(b, stateName(toState)...)
-			b = append(b, ']')
-		}
-		f.end(b, explain)
-		if f.explain {
-			for _, x := range f.foldExplains {
-				if x != "" {
-					f.writeExplain(x)
-				}
-			}
-			f.foldExplains = f.foldExplains[:0]
-		}
-		f.folds = f.folds[:0] // the records left behind are overwritten by the next ones
+		f.layOutPacket()
 	case heldState:
-		s := f.state
-		f.flushReturns(s.Time, false)
-		f.setState(s)
-		if s.Source == trace.SourceKernel {
-			b := f.begin(s.Time)
-			b = f.appendName(b, f.laneOfEndpoint(s.Endpoint))
-			b = append(b, ": "...)
-			b = append(b, stateName(s.From)...)
-			b = append(b, " → "...)
-			b = append(b, s.To...)
-			b = append(b, " (kernel)"...)
-			f.end(b, explain)
-		}
+		f.layOutState()
 	case heldNote:
-		n := f.note
-		f.flushReturns(n.Time, false)
-		b := f.begin(n.Time)
-		b = append(b, "── "...)
-		switch n.Level {
-		case "warning":
-			b = append(b, "warning: "...)
-		case "error":
-			b = append(b, "error: "...)
-		}
-		b = append(b, n.Text...)
-		if explain == n.Text {
-			explain = ""
-		}
-		f.end(b, explain)
-		if n.Topic == trace.TopicSummary {
-			f.forgetConn(n.Conn)
-		}
+		f.layOutNote()
 	}
 	f.held = heldNothing
+}
+
+// returnsBefore prints the return rows of pending calls that returned
+// before t.
+func (f *flatStream) returnsBefore(t time.Time) {
+	if len(f.pending) > 0 {
+		f.flushReturns(t, false)
+	}
+}
+
+func (f *flatStream) layOutCall(next time.Time, hasNext bool) {
+	c := f.call
+	f.returnsBefore(c.Start)
+	lane := f.callLane(c)
+	b := f.begin(c.Start)
+	b = f.appendName(b, lane)
+	b = append(b, ": "...)
+	switch {
+	case !c.End.IsZero() && hasNext && next.Before(c.End):
+		// Other events overtook it: its entry now, its return later.
+		b = append(b, c.Signature()...)
+		b = append(b, " …"...)
+		f.end(b, "")
+		f.pending = append(f.pending, pendingReturn{call: c, lane: lane, explain: f.explainText})
+	case c.Inferred != "":
+		b = append(b, c.Inferred...)
+		b = append(b, " (inferred)"...)
+		f.end(b, f.explainText)
+	default:
+		b = append(b, callText(c, c.Op.Blocking())...)
+		f.end(b, f.explainText)
+	}
+}
+
+func (f *flatStream) layOutPacket() {
+	p := f.packet
+	f.returnsBefore(p.Time)
+	fc, side := f.conn(p)
+	for _, s := range f.folds {
+		if fc != nil {
+			f.setStateOf(fc, s) // the fold's conn is the packet's
+		} else {
+			f.setState(s)
+		}
+	}
+	b := f.begin(p.Time)
+	if fc != nil {
+		if len(fc.names[side]) == 0 {
+			n := f.appendName(fc.names[side], fc.lane[side])
+			n = append(n, " → "...)
+			n = f.appendName(n, fc.lane[1-side])
+			fc.names[side] = append(n, "  "...)
+		}
+		b = append(b, fc.names[side]...)
+		b = appendPacketLabel(b, p)
+		if p.Proto == "tcp" {
+			from, to := fc.state[side], fc.state[1-side]
+			if from != "" || to != "" {
+				sf := &fc.states[side]
+				if len(sf.text) == 0 || from != sf.from || to != sf.to {
+					sf.from, sf.to, sf.text = from, to, appendStates(sf.text[:0], from, to)
+				}
+				b = append(b, sf.text...)
+			}
+		}
+	} else {
+		var fromState, toState trace.State
+		var from, to int
+		if q := p.Quoted; q[0].IsValid() {
+			// An ICMP error travels back from where the datagram it
+			// quotes was going to the socket that sent it.
+			from, to = f.laneOf(q[1], q[0]), f.laneOf(q[0], q[1])
+		} else {
+			from, to = f.laneOf(p.Src, p.Dst), f.laneOf(p.Dst, p.Src)
+		}
+		if p.Proto == "tcp" {
+			fromState = f.states[stateKey{p.Conn, p.Src}]
+			toState = f.states[stateKey{p.Conn, p.Dst}]
+		}
+		b = f.appendName(b, from)
+		b = append(b, " → "...)
+		b = f.appendName(b, to)
+		b = append(b, "  "...)
+		b = appendPacketLabel(b, p)
+		if fromState != "" || toState != "" {
+			b = appendStates(b, fromState, toState)
+		}
+	}
+	f.end(b, f.explainText)
+	if f.explain {
+		for _, x := range f.foldExplains {
+			if x != "" {
+				f.writeExplain(x)
+			}
+		}
+		f.foldExplains = f.foldExplains[:0]
+	}
+	f.folds = f.folds[:0] // the records left behind are overwritten by the next ones
+}
+
+// appendStates appends the states of a packet's ends after its label.
+func appendStates(b []byte, from, to trace.State) []byte {
+	b = append(b, "  ["...)
+	b = append(b, stateName(from)...)
+	b = append(b, " | "...)
+	b = append(b, stateName(to)...)
+	return append(b, ']')
+}
+
+func (f *flatStream) layOutState() {
+	s := f.state
+	f.returnsBefore(s.Time)
+	f.setState(s)
+	if s.Source == trace.SourceKernel {
+		b := f.begin(s.Time)
+		b = f.appendName(b, f.laneOfEndpoint(s.Endpoint))
+		b = append(b, ": "...)
+		b = append(b, stateName(s.From)...)
+		b = append(b, " → "...)
+		b = append(b, s.To...)
+		b = append(b, " (kernel)"...)
+		f.end(b, f.explainText)
+	}
+}
+
+func (f *flatStream) layOutNote() {
+	n := f.note
+	f.returnsBefore(n.Time)
+	b := f.begin(n.Time)
+	b = append(b, "── "...)
+	switch n.Level {
+	case "warning":
+		b = append(b, "warning: "...)
+	case "error":
+		b = append(b, "error: "...)
+	}
+	b = append(b, n.Text...)
+	explain := f.explainText
+	if explain == n.Text {
+		explain = ""
+	}
+	f.end(b, explain)
+	if n.Topic == trace.TopicSummary {
+		f.forgetConn(n.Conn)
+	}
 }
 
 // callLane is the lane of a call's program (made the first time it acts),
@@ -430,13 +470,21 @@ func (f *flatStream) laneOfEndpoint(ep trace.Endpoint) int {
 }
 
 // flatConn is what a flatStream keeps of a connection with ports: its
-// ends' lanes and states, and the names its rows start with, by side of
-// the sender (made at its first row: the lanes' labels are fixed then).
+// ends' lanes and states; by side of the sender, the names its rows start
+// with (made at its first row: the lanes' labels are fixed then) and the
+// states its last row ended with.
 type flatConn struct {
-	ep    [2]trace.Endpoint
-	lane  [2]int
-	state [2]trace.State
-	names [2][]byte // "from → to  "
+	ep     [2]trace.Endpoint
+	lane   [2]int
+	state  [2]trace.State
+	names  [2][]byte // "from → to  "
+	states [2]statesText
+}
+
+// statesText is appendStates of from and to.
+type statesText struct {
+	from, to trace.State
+	text     []byte
 }
 
 func (c *flatConn) side(ep trace.Endpoint) int {
@@ -447,14 +495,19 @@ func (c *flatConn) side(ep trace.Endpoint) int {
 }
 
 // conn is the connection of a TCP or UDP packet (made, with its lanes, at
-// its first packet); nil for other packets.
-func (f *flatStream) conn(p *trace.Packet) *flatConn {
+// its first packet), and the side of its sender; nil for other packets.
+func (f *flatStream) conn(p *trace.Packet) (*flatConn, int) {
 	if p.Conn == 0 || (p.Proto != "tcp" && p.Proto != "udp") {
-		return nil
+		return nil, 0
 	}
 	old := f.connOf(p.Conn)
-	if old != nil && (old.ep == [2]trace.Endpoint{p.Src, p.Dst} || old.ep == [2]trace.Endpoint{p.Dst, p.Src}) {
-		return old
+	if old != nil {
+		if p.Src == old.ep[0] && p.Dst == old.ep[1] {
+			return old, 0
+		}
+		if p.Src == old.ep[1] && p.Dst == old.ep[0] {
+			return old, 1
+		}
 	}
 	// A lane found stays that endpoint's when another is added.
 	from := f.laneOf(p.Src, p.Dst)
@@ -473,14 +526,15 @@ func (f *flatStream) conn(p *trace.Packet) *flatConn {
 	} else {
 		fc = new(flatConn)
 	}
-	*fc = flatConn{ep: [2]trace.Endpoint{p.Src, p.Dst}, lane: [2]int{from, to}, names: [2][]byte{fc.names[0][:0], fc.names[1][:0]}}
+	*fc = flatConn{ep: [2]trace.Endpoint{p.Src, p.Dst}, lane: [2]int{from, to}, names: [2][]byte{fc.names[0][:0], fc.names[1][:0]},
+		states: [2]statesText{{text: fc.states[0].text[:0]}, {text: fc.states[1].text[:0]}}}
 	fc.state[0], fc.state[1] = f.states[stateKey{p.Conn, p.Src}], f.states[stateKey{p.Conn, p.Dst}]
 	if len(f.conns) >= maxStreamKeys {
 		f.clearConns()
 	}
 	f.conns[p.Conn] = fc
 	f.lastID, f.lastFC = p.Conn, fc
-	return fc
+	return fc, 0
 }
 
 // connOf is conns[id].

@@ -3,6 +3,7 @@ package ui
 import (
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -97,6 +98,50 @@ func TestSinceStartIsSub(t *testing.T) {
 			if got, want := s.of(tt), tt.Sub(start); got != want {
 				t.Fatalf("start %v, t %v: %d, Sub says %d", start, tt, got, want)
 			}
+		}
+	}
+}
+
+// TestFlatPacketLabelsAreTheLadders: the flat rows' label appender writes
+// what AppendPacketLabel writes: every flag, lengths, sequence numbers
+// that wrap, windows, errors, other protocols; and appendUint writes what
+// strconv does.
+func TestFlatPacketLabelsAreTheLadders(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	flags := []string{"S", "S.", ".", "P.", "F.", "R.", "R", "", "FP.", "SEW", "U.", "SF"}
+	protos := []string{"tcp", "tcp", "tcp", "udp", "icmp", "other"}
+	num := func() uint32 {
+		switch r.IntN(3) {
+		case 0:
+			return uint32(r.IntN(20))
+		case 1:
+			return ^uint32(0) - uint32(r.IntN(20))
+		}
+		return r.Uint32()
+	}
+	for range 100000 {
+		p := &trace.Packet{Proto: protos[r.IntN(len(protos))], Flags: flags[r.IntN(len(flags))], RSeq: num(), RAck: num(),
+			Win: r.IntN(1<<17) - 10, Len: r.IntN(3000) - 10, Info: "echo request"}
+		if r.IntN(10) == 0 {
+			p.Error = "truncated"
+		}
+		if r.IntN(10) == 0 {
+			p.Len = 1<<40 + r.IntN(100)
+		}
+		want := string(AppendPacketLabel([]byte("x"), p))
+		if got := string(appendPacketLabel([]byte("x"), p)); got != want {
+			t.Fatalf("%+v: %q, want %q", p, got, want)
+		}
+	}
+	for _, v := range []uint64{0, 9, 10, 99, 100, 101, 999, 1000, 1<<32 - 1, 1<<64 - 1, 1e19, 1e19 - 1} {
+		if got, want := string(appendUint([]byte("x"), v)), string(strconv.AppendUint([]byte("x"), v, 10)); got != want {
+			t.Errorf("appendUint(%d) = %q, want %q", v, got, want)
+		}
+	}
+	for range 100000 {
+		v := r.Uint64() >> r.IntN(64)
+		if got, want := string(appendUint(nil, v)), strconv.FormatUint(v, 10); got != want {
+			t.Fatalf("appendUint(%d) = %q, want %q", v, got, want)
 		}
 	}
 }

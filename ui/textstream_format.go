@@ -2,9 +2,12 @@ package ui
 
 import (
 	"bufio"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sockscope/sockscope/trace"
 )
 
 // relFormat renders the time column of the flat rows: seconds with six
@@ -14,6 +17,7 @@ import (
 // decimals change.
 type relFormat struct {
 	us   int64 // the microseconds text holds, if n > 0
+	sec  int64 // us less its fraction of a second
 	text [32]byte
 	n    int // the length of text; 0 when it holds nothing
 }
@@ -32,12 +36,19 @@ func (r *relFormat) append(b []byte, d time.Duration) []byte {
 	if d%1000 > 500 {
 		us++
 	}
-	if r.n == 0 || us/1e6 != r.us/1e6 {
+	if r.n == 0 || us < r.sec || us-r.sec >= 1e6 {
 		r.n = len(appendRelMicros(r.text[:0], us))
+		r.sec = us - us%1e6
 	} else if us != r.us {
-		putMicros(r.text[r.n-6:r.n], us%1e6)
+		putMicros(r.text[r.n-6:r.n], us-r.sec)
 	}
 	r.us = us
+	if n := len(b); r.n <= 16 && cap(b)-n >= 16 {
+		// One copy of 16 bytes: no call to copy a few.
+		b = b[:n+16]
+		*(*[16]byte)(b[n:]) = [16]byte(r.text[:16])
+		return b[:n+r.n]
+	}
 	return append(b, r.text[:r.n]...)
 }
 
@@ -214,4 +225,80 @@ func (s *sinceStart) of(t time.Time) time.Duration {
 		return time.Duration(d)*time.Second + time.Duration(t.Nanosecond()-s.nsec)
 	}
 	return t.Sub(s.start)
+}
+
+// appendPacketLabel appends AppendPacketLabel(p), writing the numbers of a TCP
+// segment's label in place.
+func appendPacketLabel(b []byte, p *trace.Packet) []byte {
+	if p.Proto != "tcp" || p.Win < 0 {
+		return AppendPacketLabel(b, p)
+	}
+	var syn, fin, ack bool
+	for i := 0; i < len(p.Flags); i++ {
+		switch p.Flags[i] {
+		case 'S':
+			syn = true
+		case 'F':
+			fin = true
+		case '.':
+			ack = true
+		}
+		b = append(b, p.Flags[i])
+	}
+	if p.Len > 0 {
+		b = append(b, " seq="...)
+		b = appendUint(b, uint64(p.RSeq))
+		b = append(b, ':')
+		b = appendUint(b, uint64(p.RSeq+uint32(p.Len)))
+	} else if syn || fin || !ack {
+		b = append(b, " seq="...)
+		b = appendUint(b, uint64(p.RSeq))
+	}
+	if ack {
+		b = append(b, " ack="...)
+		b = appendUint(b, uint64(p.RAck))
+	}
+	if syn {
+		b = append(b, " win="...)
+		b = appendUint(b, uint64(p.Win))
+	}
+	if p.Len > 0 {
+		b = append(b, " len="...)
+		b = appendUint(b, uint64(p.Len))
+	}
+	if p.Error != "" {
+		b = append(b, " ["...)
+		b = append(b, p.Error...)
+		b = append(b, ']')
+	}
+	return b
+}
+
+// appendUint appends v in decimal, as strconv.AppendUint does, its digits
+// written in place.
+func appendUint(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	n := 2
+	for x := v / 100; x > 0; x /= 10 {
+		n++
+	}
+	l := len(b)
+	b = slices.Grow(b, n)[:l+n]
+	d := b[l : l+n]
+	i := n
+	for v >= 100 {
+		q := v / 100
+		r := v - q*100
+		i -= 2
+		d[i], d[i+1] = smallDigits[2*r], smallDigits[2*r+1]
+		v = q
+	}
+	if v >= 10 {
+		d[i-2], d[i-1] = smallDigits[2*v], smallDigits[2*v+1]
+	} else {
+		d[i-1] = byte('0' + v)
+	}
+	return b
 }

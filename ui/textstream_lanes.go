@@ -16,6 +16,11 @@ type epTable struct {
 	slots []epEntry // a power of two, at most half full; nil when empty
 	n     int
 	shift uint // 64 - log2(len(slots))
+
+	// The entries looked up or filed last, by the top byte of their
+	// slot's hash: a connection's rows look up its two ends again and
+	// again, far apart in slots.
+	recent [256]epEntry
 }
 
 type epEntry struct {
@@ -34,17 +39,23 @@ func epKey(ep trace.Endpoint) (key uint64, ok bool) {
 	return 1<<48 | uint64(binary.BigEndian.Uint32(a4[:]))<<16 | uint64(ep.Port()), true
 }
 
-func (t *epTable) slot(key uint64) uint64 { return (key * 0x9e3779b97f4a7c15) >> t.shift }
+func hashKey(key uint64) uint64 { return key * 0x9e3779b97f4a7c15 }
 
 // get is the lane filed under key, -1 if none.
 func (t *epTable) get(key uint64) int {
+	h := hashKey(key)
+	r := &t.recent[h>>56]
+	if r.key == key {
+		return r.lane
+	}
 	if t.n == 0 {
 		return -1
 	}
 	mask := uint64(len(t.slots) - 1)
-	for i := t.slot(key); ; i = (i + 1) & mask {
+	for i := h >> t.shift; ; i = (i + 1) & mask {
 		switch e := &t.slots[i]; e.key {
 		case key:
+			*r = *e
 			return e.lane
 		case 0:
 			return -1
@@ -57,8 +68,10 @@ func (t *epTable) put(key uint64, lane int) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
+	h := hashKey(key)
+	t.recent[h>>56] = epEntry{key, lane}
 	mask := uint64(len(t.slots) - 1)
-	for i := t.slot(key); ; i = (i + 1) & mask {
+	for i := h >> t.shift; ; i = (i + 1) & mask {
 		switch e := &t.slots[i]; e.key {
 		case key:
 			e.lane = lane
@@ -86,6 +99,7 @@ func (t *epTable) grow() {
 func (t *epTable) reset() {
 	clear(t.slots)
 	t.n = 0
+	t.recent = [256]epEntry{}
 }
 
 // laneOfUnfiled is lanes.laneOfEndpoint of an endpoint byEp does not hold.
