@@ -36,17 +36,31 @@ func newShower(sel *filter.Filter, next func(trace.Event) error) *shower {
 }
 
 func (s *shower) event(ev trace.Event) error {
+	if s.sel == nil {
+		// Everything is shown: only the last time and the packets are
+		// noted, reading each event's time where its kind keeps it.
+		switch {
+		case ev.Call != nil:
+			s.seen(ev.Call.Start)
+			s.seen(ev.Call.End) // closing notes come after the last return
+			if ev.Packet != nil {
+				s.shown++
+			}
+		case ev.Packet != nil:
+			s.seen(ev.Packet.Time)
+			s.shown++
+		case ev.State != nil:
+			s.seen(ev.State.Time)
+		case ev.Note != nil:
+			s.seen(ev.Note.Time)
+		}
+		return s.next(ev)
+	}
 	if t := ev.Time(); t.After(s.lastTime) {
 		s.lastTime = t
 	}
 	if c := ev.Call; c != nil && c.End.After(s.lastTime) {
 		s.lastTime = c.End // closing notes come after the last return
-	}
-	if s.sel == nil {
-		if ev.Packet != nil {
-			s.shown++
-		}
-		return s.next(ev)
 	}
 	if p := ev.Packet; p != nil {
 		s.maxFrame = max(s.maxFrame, p.Frame)
@@ -56,6 +70,13 @@ func (s *shower) event(ev trace.Event) error {
 	}
 	s.queue = append(s.queue, ev)
 	return s.drain(false)
+}
+
+// seen notes a time an event happened at.
+func (s *shower) seen(t time.Time) {
+	if t.After(s.lastTime) {
+		s.lastTime = t
+	}
 }
 
 // flush passes on what is held back.
