@@ -100,7 +100,8 @@ func analyzePacket(p *trace.Packet, conns *connTable[connAnalysis]) {
 	}
 	ca := conns.get(p.Conn)
 	if ca == nil {
-		ca = &connAnalysis{addr: [2]trace.Endpoint{p.Src, p.Dst}, wscale: [2]int{-1, -1}}
+		ca = conns.take()
+		*ca = connAnalysis{addr: [2]trace.Endpoint{p.Src, p.Dst}, wscale: [2]int{-1, -1}}
 		ca.flows[0].winScale, ca.flows[1].winScale = -1, -1
 		conns.put(p.Conn, ca)
 	}

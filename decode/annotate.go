@@ -317,7 +317,8 @@ func (a *annotator) register(p *trace.Packet) *connInfo {
 	}
 	ci := a.conns.get(p.Conn)
 	if ci == nil {
-		ci = &connInfo{id: p.Conn, proto: p.Proto, client: p.Src, server: p.Dst, first: p.Time}
+		ci = a.conns.take()
+		*ci = connInfo{id: p.Conn, proto: p.Proto, client: p.Src, server: p.Dst, first: p.Time}
 		if p.Proto == "tcp" {
 			f := flagBits(p.Flags)
 			if f&flagSYN != 0 && f&flagACK != 0 {
@@ -350,8 +351,8 @@ func (a *annotator) sortedConns() []*connInfo {
 // forget drops the state of retired connections.
 func (a *annotator) forget(retired []*connInfo) {
 	for _, ci := range retired {
-		a.conns.del(ci.id)
-		a.analysis.del(ci.id)
+		a.conns.drop(ci.id)
+		a.analysis.drop(ci.id)
 		k := keyOf(ci.proto == "tcp", ci.client, ci.server)
 		list := a.byTuple[k]
 		for i, c := range list {

@@ -136,6 +136,9 @@ func (d *Decoder) Forget(conn int) {
 		d.last = nil
 	}
 	d.conns[conn-1] = nil
+	if len(d.free) < maxFree {
+		d.free = append(d.free, c) // nothing outside the decoder points to a conn
+	}
 	d.live--
 	for d.liveFrom < len(d.conns) && d.conns[d.liveFrom] == nil {
 		d.liveFrom++
@@ -231,7 +234,13 @@ func (c *conn) sameSYN(s *segment, src netip.AddrPort) bool {
 // implies (SYN_SENT/SYN_RECV before a SYN-ACK, else ESTABLISHED), without
 // emitting a transition for that assumption.
 func (d *Decoder) open(k flowKey, p *trace.Packet, s *segment) *conn {
-	c := &conn{id: len(d.conns) + 1, proto: p.Proto, tcp: p.Proto == "tcp"}
+	var c *conn
+	if n := len(d.free); n > 0 {
+		c, d.free = d.free[n-1], d.free[:n-1]
+	} else {
+		c = new(conn)
+	}
+	*c = conn{id: len(d.conns) + 1, proto: p.Proto, tcp: p.Proto == "tcp"}
 	c.ends[0].addr, c.ends[1].addr = p.Src, p.Dst
 	c.ends[0].peer, c.ends[1].peer = &c.ends[1], &c.ends[0]
 	if p.Proto == "tcp" {

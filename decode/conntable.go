@@ -15,6 +15,35 @@ type connTable[T any] struct {
 	items []*T // nil where the id is not live
 	n     int  // live records in items
 	far   map[int]*T
+
+	// With reuse, drop keeps the records it deletes (up to maxFree) for
+	// take to hand out again: a connection's records cost no allocation.
+	reuse bool
+	free  []*T
+}
+
+const maxFree = 1 << 10
+
+// take returns a record for a new connection, not zeroed: one that drop
+// kept, or a new one.
+func (t *connTable[T]) take() *T {
+	if n := len(t.free); n > 0 {
+		v := t.free[n-1]
+		t.free[n-1] = nil
+		t.free = t.free[:n-1]
+		return v
+	}
+	return new(T)
+}
+
+// drop deletes the record of id; with reuse, take may hand it out again
+// (the caller holds no pointer to it any more).
+func (t *connTable[T]) drop(id int) {
+	v := t.get(id)
+	t.del(id)
+	if v != nil && t.reuse && len(t.free) < maxFree {
+		t.free = append(t.free, v)
+	}
 }
 
 // maxTableGap is how far beyond the live span an id may start before it

@@ -12,6 +12,7 @@ type Decoder struct {
 	conns    []*conn // by id - 1; nil once forgotten
 	live     int     // connections not forgotten
 	liveFrom int     // conns[:liveFrom] are all forgotten
+	free     []*conn // forgotten connections, for open to use again
 	byKey    map[flowKey]*conn
 	m        machine
 	seg      segment // the segment being tracked

@@ -212,6 +212,9 @@ func (s *Stream) maybeCut() error {
 		// Nothing to tie: annotate the rest frame by frame.
 		s.flush(len(s.buf), false)
 		s.a.endPiece()
+		// From here on no piece holds a connection's records after it is
+		// forgotten: they may serve the next ones.
+		s.a.conns.reuse, s.a.analysis.reuse = true, true
 		s.buf, s.recorded = nil, nil
 		s.eager, s.sweepAt = true, time.Time{}
 		return s.err
