@@ -156,8 +156,19 @@ func (h *handoff) failed() error {
 
 // event queues ev; it returns show's error once there was one.
 func (h *handoff) event(ev trace.Event) error {
-	h.batch.add(ev)
-	if len(h.batch.recs) == cap(h.batch.recs) {
+	b := h.batch
+	switch {
+	case ev.Explain != "" || b.narrated:
+		b.add(ev)
+	case ev.State != nil && ev.Packet == nil && ev.Call == nil && ev.Note == nil && ev.Kind == trace.KindState:
+		b.recs = append(b.recs, ev.State) // a packet's state changes follow it
+	case ev.Packet != nil && ev.State == nil && ev.Call == nil && ev.Note == nil && ev.Kind == trace.KindPacket:
+		b.last = max(b.last, ev.Packet.Frame)
+		b.recs = append(b.recs, ev.Packet)
+	default:
+		b.add(ev)
+	}
+	if len(b.recs) == cap(b.recs) {
 		h.full <- h.batch
 		h.batch = <-h.free
 		return h.failed()
