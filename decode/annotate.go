@@ -112,6 +112,8 @@ type connInfo struct {
 	sawSYN         bool // the client's SYN was captured: relative offsets are stream offsets
 	sawSYNACK      bool
 
+	sameTuple *connInfo // the next connection on the same 4-tuple (annotator.byTuple)
+
 	npkts int       // packets over all pieces
 	last  time.Time // the time of the last packet, in frame order
 	sum   summaryAcc
@@ -149,7 +151,7 @@ type annotator struct {
 	allCalls []*trace.Call // every call so far, in the order seen
 	callByID map[int]*trace.Call
 	conns    connTable[connInfo]
-	byTuple  map[flowKey][]*connInfo
+	byTuple  map[flowKey]*connInfo     // the first connection on each 4-tuple; the others follow by sameTuple
 	owner    map[trace.Endpoint]string // the lane whose socket uses the address
 	analysis connTable[connAnalysis]
 	narr     *narrator
@@ -165,7 +167,7 @@ func newAnnotator(opts AnnotateOptions) *annotator {
 	a := &annotator{
 		lang: opts.Lang, noExplain: opts.NoExplain, infer: opts.InferCalls,
 		byFrame: map[int]*trace.Packet{}, callByID: map[int]*trace.Call{},
-		byTuple: map[flowKey][]*connInfo{}, owner: map[trace.Endpoint]string{},
+		byTuple: map[flowKey]*connInfo{}, owner: map[trace.Endpoint]string{},
 		sent: map[sockKey]uint32{}, recvd: map[sockKey]uint32{},
 		claimed: map[int]bool{}, inferred: map[sockKey][]transition{}, accepted: map[int]time.Time{},
 		local: map[int]trace.Endpoint{},
@@ -328,7 +330,14 @@ func (a *annotator) register(p *trace.Packet) *connInfo {
 		}
 		a.conns.put(p.Conn, ci)
 		k := keyOf(p.Proto == "tcp", p.Src, p.Dst)
-		a.byTuple[k] = append(a.byTuple[k], ci)
+		if c := a.byTuple[k]; c == nil {
+			a.byTuple[k] = ci
+		} else {
+			for c.sameTuple != nil {
+				c = c.sameTuple
+			}
+			c.sameTuple = ci
+		}
 	}
 	if p.Proto == "tcp" {
 		f := flagBits(p.Flags)
@@ -354,17 +363,18 @@ func (a *annotator) forget(retired []*connInfo) {
 		a.conns.drop(ci.id)
 		a.analysis.drop(ci.id)
 		k := keyOf(ci.proto == "tcp", ci.client, ci.server)
-		list := a.byTuple[k]
-		for i, c := range list {
-			if c == ci {
-				list = append(list[:i:i], list[i+1:]...)
-				break
-			}
-		}
-		if len(list) == 0 {
+		switch head := a.byTuple[k]; {
+		case head == ci && ci.sameTuple == nil:
 			delete(a.byTuple, k)
-		} else {
-			a.byTuple[k] = list
+		case head == ci:
+			a.byTuple[k] = ci.sameTuple
+		default:
+			for c := head; c != nil; c = c.sameTuple {
+				if c.sameTuple == ci {
+					c.sameTuple = ci.sameTuple
+					break
+				}
+			}
 		}
 		for _, ep := range [2]trace.Endpoint{ci.client, ci.server} {
 			sk := sockKey{ci.id, ep}
@@ -411,12 +421,11 @@ func (a *annotator) findConn(proto string, local, remote trace.Endpoint, at time
 	if !local.IsValid() || !remote.IsValid() {
 		return nil
 	}
-	list := a.byTuple[keyOf(proto == "tcp", local, remote)]
-	if len(list) == 0 {
+	best := a.byTuple[keyOf(proto == "tcp", local, remote)]
+	if best == nil {
 		return nil
 	}
-	best := list[0]
-	for _, c := range list[1:] {
+	for c := best.sameTuple; c != nil; c = c.sameTuple {
 		if !c.first.After(at) {
 			best = c
 		}
@@ -433,16 +442,14 @@ func (a *annotator) findOpened(local, remote trace.Endpoint, at time.Time) *conn
 	if !local.IsValid() || !remote.IsValid() {
 		return nil
 	}
-	list := a.byTuple[keyOf(true, local, remote)]
-	for _, c := range list {
+	var last *connInfo
+	for c := a.byTuple[keyOf(true, local, remote)]; c != nil; c = c.sameTuple {
 		if !c.first.Before(at) {
 			return c
 		}
+		last = c
 	}
-	if len(list) == 0 {
-		return nil
-	}
-	return list[len(list)-1]
+	return last
 }
 
 // assignKernelConns gives the kernel's state reports (which know the

@@ -97,7 +97,7 @@ func TestPipelinedStreamIsTheSame(t *testing.T) {
 // TestPipelinedStreamStopsOnAnError: an error of emit on the annotating
 // goroutine comes back from Frame soon after, and from Close.
 func TestPipelinedStreamStopsOnAnError(t *testing.T) {
-	fs := longCapture(t, 2)
+	fs := longCapture(t, 8) // more frames than can be in flight after the error
 	broken := errors.New("the printer broke")
 	emitted := 0
 	st := NewStream(StreamOptions{AnnotateOptions: AnnotateOptions{NoExplain: true}, Window: 64, Pipelined: true},

@@ -115,7 +115,7 @@ func (a *annotator) countUnreachable(p *trace.Packet) {
 		return
 	}
 	if src, dst, ok := quotedTuple(p.Info); ok {
-		for _, ci := range a.byTuple[keyOf(false, src, dst)] {
+		for ci := a.byTuple[keyOf(false, src, dst)]; ci != nil; ci = ci.sameTuple {
 			if ci.client == src && ci.server == dst {
 				ci.sum.unreachable = true
 			}
