@@ -112,6 +112,7 @@ type connInfo struct {
 	sawSYN         bool // the client's SYN was captured: relative offsets are stream offsets
 	sawSYNACK      bool
 
+	key       flowKey   // its 4-tuple's
 	sameTuple *connInfo // the next connection on the same 4-tuple (annotator.byTuple)
 
 	npkts int       // packets over all pieces
@@ -320,7 +321,7 @@ func (a *annotator) register(p *trace.Packet) *connInfo {
 	ci := a.conns.get(p.Conn)
 	if ci == nil {
 		ci = a.conns.take()
-		*ci = connInfo{id: p.Conn, proto: p.Proto, client: p.Src, server: p.Dst, first: p.Time}
+		*ci = connInfo{id: p.Conn, proto: p.Proto, client: p.Src, server: p.Dst, first: p.Time, key: keyOf(p.Proto == "tcp", p.Src, p.Dst)}
 		if p.Proto == "tcp" {
 			f := flagBits(p.Flags)
 			if f&flagSYN != 0 && f&flagACK != 0 {
@@ -329,9 +330,8 @@ func (a *annotator) register(p *trace.Packet) *connInfo {
 			ci.sawSYN = f&flagSYN != 0 && f&flagACK == 0
 		}
 		a.conns.put(p.Conn, ci)
-		k := keyOf(p.Proto == "tcp", p.Src, p.Dst)
-		if c := a.byTuple[k]; c == nil {
-			a.byTuple[k] = ci
+		if c := a.byTuple[ci.key]; c == nil {
+			a.byTuple[ci.key] = ci
 		} else {
 			for c.sameTuple != nil {
 				c = c.sameTuple
@@ -362,7 +362,7 @@ func (a *annotator) forget(retired []*connInfo) {
 	for _, ci := range retired {
 		a.conns.drop(ci.id)
 		a.analysis.drop(ci.id)
-		k := keyOf(ci.proto == "tcp", ci.client, ci.server)
+		k := ci.key
 		switch head := a.byTuple[k]; {
 		case head == ci && ci.sameTuple == nil:
 			delete(a.byTuple, k)

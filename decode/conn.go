@@ -51,6 +51,7 @@ type conn struct {
 	ends  [2]endpoint // [0] the client, [1] the server
 
 	last time.Time // the time of its last packet
+	key  flowKey   // its 4-tuple's
 
 	// Wireshark's relative sequence numbers: each direction counts from
 	// its base, the ISN when the SYN was seen, else one before the first
@@ -128,9 +129,8 @@ func (d *Decoder) Forget(conn int) {
 		return
 	}
 	c := d.conns[conn-1]
-	k := keyOf(c.proto == "tcp", c.ends[0].addr, c.ends[1].addr)
-	if d.byKey[k] == c {
-		delete(d.byKey, k)
+	if d.byKey[c.key] == c {
+		delete(d.byKey, c.key)
 	}
 	if d.last == c {
 		d.last = nil
@@ -240,7 +240,7 @@ func (d *Decoder) open(k flowKey, p *trace.Packet, s *segment) *conn {
 	} else {
 		c = new(conn)
 	}
-	*c = conn{id: len(d.conns) + 1, proto: p.Proto, tcp: p.Proto == "tcp"}
+	*c = conn{id: len(d.conns) + 1, proto: p.Proto, tcp: p.Proto == "tcp", key: k}
 	c.ends[0].addr, c.ends[1].addr = p.Src, p.Dst
 	c.ends[0].peer, c.ends[1].peer = &c.ends[1], &c.ends[0]
 	if p.Proto == "tcp" {
