@@ -16,6 +16,7 @@ import (
 // they may cross goroutines.
 type handoff struct {
 	show      func(trace.Event) error
+	sh        *shower      // instead of show: called directly, every event of a replay
 	holdsLast func() bool  // show holds no record but its last event's
 	released  atomic.Int64 // frames up to this one were shown and are held no more
 	batch     *batch
@@ -47,10 +48,16 @@ type batch struct {
 // order. holdsLast, if not nil, tells whether show holds the records of the
 // last event only: then the frames shown before it are released.
 func newHandoff(show func(trace.Event) error, holdsLast func() bool) *handoff {
-	h := &handoff{
-		show: show, holdsLast: holdsLast, full: make(chan *batch, handoffBatches),
-		free: make(chan *batch, handoffBatches+1), done: make(chan struct{}),
-	}
+	return startHandoff(&handoff{show: show, holdsLast: holdsLast})
+}
+
+// newHandoffTo is newHandoff with the shower sh's event as show.
+func newHandoffTo(sh *shower, holdsLast func() bool) *handoff {
+	return startHandoff(&handoff{sh: sh, holdsLast: holdsLast})
+}
+
+func startHandoff(h *handoff) *handoff {
+	h.full, h.free, h.done = make(chan *batch, handoffBatches), make(chan *batch, handoffBatches+1), make(chan struct{})
 	for range handoffBatches + 1 {
 		h.free <- &batch{recs: make([]any, 0, handoffBatch)}
 	}
@@ -63,7 +70,7 @@ func (h *handoff) run() {
 	defer close(h.done)
 	for b := range h.full {
 		if h.failed() == nil {
-			if err := b.show(h.show); err != nil {
+			if err := b.show(h); err != nil {
 				h.mu.Lock()
 				h.err = err
 				h.mu.Unlock()
@@ -83,8 +90,9 @@ func (h *handoff) run() {
 	}
 }
 
-// show passes every event of b to show, in order, up to its first error.
-func (b *batch) show(show func(trace.Event) error) error {
+// show passes every event of b to h's shower or show, in order, up to
+// the first error.
+func (b *batch) show(h *handoff) error {
 	w := 0
 	for i, r := range b.recs {
 		var ev trace.Event
@@ -104,7 +112,13 @@ func (b *batch) show(show func(trace.Event) error) error {
 		if b.narrated {
 			ev.Explain = b.explains[i]
 		}
-		if err := show(ev); err != nil {
+		var err error
+		if h.sh != nil {
+			err = h.sh.event(ev)
+		} else {
+			err = h.show(ev)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -76,12 +76,12 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 	defer debug.SetGCPercent(debug.SetGCPercent(800))
 	src.ShareFrameData() // the Stream copies what it keeps of a frame
 	out := newSink(f.format, stdout)
-	sh := newShower(sel, out.event)
+	sh := newShowerTo(sel, out) // direct calls: 1.5 events a packet go through both
 	var holdsLast func() bool
 	if sel == nil { // a filter holds events back
 		holdsLast = out.holdsOnlyTheLast
 	}
-	h := newHandoff(sh.event, holdsLast)
+	h := newHandoffTo(sh, holdsLast)
 	// Three goroutines: this one reads and decodes, the stream's annotates,
 	// the handoff's prints.
 	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format), Pipelined: true}, h.event)

@@ -19,6 +19,7 @@ import (
 type shower struct {
 	sel      *filter.Filter
 	next     func(trace.Event) error
+	out      *sink        // instead of next: called directly, a replay's every event
 	shown    int          // packets shown
 	conns    map[int]bool // connections with a packet shown
 	matched  map[int]bool // frames the filter passed (seen on the way in)
@@ -33,6 +34,19 @@ const maxShowQueue = 1 << 14
 
 func newShower(sel *filter.Filter, next func(trace.Event) error) *shower {
 	return &shower{sel: sel, next: next, conns: map[int]bool{}, matched: map[int]bool{}}
+}
+
+// newShowerTo is a shower that passes the events to out.
+func newShowerTo(sel *filter.Filter, out *sink) *shower {
+	return &shower{sel: sel, out: out, conns: map[int]bool{}, matched: map[int]bool{}}
+}
+
+// pass hands ev on.
+func (s *shower) pass(ev trace.Event) error {
+	if s.out != nil {
+		return s.out.event(ev)
+	}
+	return s.next(ev)
 }
 
 func (s *shower) event(ev trace.Event) error {
@@ -54,7 +68,7 @@ func (s *shower) event(ev trace.Event) error {
 		case ev.Note != nil:
 			s.seen(ev.Note.Time)
 		}
-		return s.next(ev)
+		return s.pass(ev)
 	}
 	if t := ev.Time(); t.After(s.lastTime) {
 		s.lastTime = t
@@ -100,7 +114,7 @@ func (s *shower) drain(all bool) error {
 		s.queue[0] = trace.Event{}
 		s.queue = s.queue[1:]
 		if s.shows(ev) {
-			if err := s.next(ev); err != nil {
+			if err := s.pass(ev); err != nil {
 				return err
 			}
 		}
