@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -575,5 +577,85 @@ func BenchmarkFrameReaderReadAt(b *testing.B) {
 		if f, err := fr.ReadAt(off); err != nil || len(f.Data) != 64 {
 			b.Fatal(err)
 		}
+	}
+}
+
+// intoSource reads with NextInto, into one Frame for the whole file, as a
+// replay does.
+type intoSource struct {
+	*FileSource
+	f trace.Frame
+}
+
+func (s *intoSource) Next() (trace.Frame, error) {
+	err := s.NextInto(&s.f)
+	return s.f, err
+}
+
+// TestNextIntoIsNext: NextInto gives the frames, offsets and ending Next
+// gives, comments included, over the corpus and cut copies of it, sharing
+// frame data and not.
+func TestNextIntoIsNext(t *testing.T) {
+	var paths []string
+	if dir := sharedCorpus(t); dir != "" {
+		paths, _ = filepath.Glob(filepath.Join(dir, "*"))
+	}
+	synth := filepath.Join(t.TempDir(), "synth.pcap")
+	rng := rand.New(rand.NewPCG(3, 4))
+	if err := os.WriteFile(synth, rawPcap(binary.LittleEndian, true, 65535, 1, randomRecs(rng, 3000, 300, true)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, synth)
+	read := func(path string, cut int, shared, into bool) (frames []trace.Frame, offsets []int64, end error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cut > 0 {
+			b = b[:cut]
+		}
+		src, err := NewFileSource(bytes.NewReader(b))
+		if err != nil {
+			return nil, nil, err
+		}
+		if shared {
+			src.ShareFrameData()
+		}
+		var fs frameSource = src
+		if into {
+			fs = &intoSource{FileSource: src}
+		}
+		for {
+			f, err := fs.Next()
+			offsets = append(offsets, src.Offset())
+			if err != nil {
+				return frames, offsets, err
+			}
+			f.Data = bytes.Clone(f.Data)
+			frames = append(frames, f)
+		}
+	}
+	compared := 0
+	for _, path := range paths {
+		size := 0
+		if st, err := os.Stat(path); err == nil {
+			size = int(st.Size())
+		}
+		for _, cut := range []int{0, size - 1, size - 7, size / 2} {
+			if cut < 0 {
+				continue
+			}
+			for _, shared := range []bool{true, false} {
+				wantF, wantO, wantErr := read(path, cut, shared, false)
+				gotF, gotO, gotErr := read(path, cut, shared, true)
+				if !reflect.DeepEqual(gotF, wantF) || !slices.Equal(gotO, wantO) || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+					t.Errorf("%s cut at %d, shared %v: NextInto read %d frames ending %v, Next %d ending %v", path, cut, shared, len(gotF), gotErr, len(wantF), wantErr)
+				}
+				compared += len(wantF)
+			}
+		}
+	}
+	if compared < 3000 {
+		t.Errorf("only %d frames compared", compared)
 	}
 }

@@ -165,8 +165,7 @@ func readCapture(ctx context.Context, src *capture.FileSource, sink frameSink, s
 	// interface), and one allocation a frame was a tenth of a replay's time.
 	var fr trace.Frame
 	for ctx.Err() == nil {
-		var err error
-		fr, err = src.Next()
+		err := src.NextInto(&fr)
 		if err == io.EOF {
 			break
 		}
