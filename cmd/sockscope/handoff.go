@@ -7,13 +7,15 @@ import (
 	"github.com/sockscope/sockscope/trace"
 )
 
-// handoff runs a replay's two halves on two cores: the events a
+// handoff is the last stage of a replay's pipeline: the events a
 // decode.Stream emits are gathered in batches and shown (filtered,
-// formatted, written) by another goroutine, while the reading goroutine
-// decodes and annotates the next frames. The events point to records the
-// Stream does not touch again until it is told the frame was released
-// (Released, for the reading goroutine to pass on to Stream.Release): so
-// they may cross goroutines.
+// formatted, written) by a goroutine of their own, while the stream
+// annotates the next frames (on its own goroutine when pipelined, and the
+// reading goroutine decodes the frames after those). The events point to
+// records the Stream does not touch again until it is told the frame was
+// released (Released, for the reading goroutine to pass on to
+// Stream.Release): so they may cross goroutines. Only one goroutine calls
+// event.
 type handoff struct {
 	show      func(trace.Event) error
 	sh        *shower      // instead of show: called directly, every event of a replay
