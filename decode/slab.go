@@ -27,7 +27,8 @@ type usedSlab[T any] struct {
 // the oldest is left to the collector.
 const maxUsedSlabs = 1 << 12
 
-// carve returns n records, zeroed, for frame number frame.
+// carve returns n records for frame number frame: zeroed if the slab
+// zeroes (or was never carved), else as they were left.
 func (s *slab[T]) carve(n, frame int) []T {
 	if len(s.cur)-s.i < n {
 		s.next(n)

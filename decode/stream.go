@@ -96,7 +96,9 @@ func NewStream(opts StreamOptions, emit func(trace.Event) error) *Stream {
 	}
 	s := &Stream{
 		a: newAnnotator(opts.AnnotateOptions), d: NewDecoder(), emit: emit, window: w, last: map[int]int{},
-		calls: slab[trace.Call]{size: slabLen, zero: true}, ints: slab[int]{size: slabLen, zero: true},
+		// setInferred writes every field of a call, and its one frame: a
+		// slab of them needs no zeroing before it is carved again.
+		calls: slab[trace.Call]{size: slabLen}, ints: slab[int]{size: slabLen},
 		pipelined: opts.Pipelined,
 	}
 	s.annotate = s.annotateEager
