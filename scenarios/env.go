@@ -234,6 +234,11 @@ func (r *run) fail(err error) {
 func (r *run) stop(reason error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stopLocked(reason)
+}
+
+// stopLocked is stop with r.mu held.
+func (r *run) stopLocked(reason error) {
 	if r.finished {
 		return
 	}
@@ -305,6 +310,12 @@ func (r *run) enter(c *trace.Call) (*flight, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.stopped && r.ctx.Err() != nil {
+		// The run ended during the pause and the watchdog has not
+		// stopped it yet: the call must not run (a scenario that timed
+		// out would otherwise finish with no error).
+		r.stopLocked(r.reason())
+	}
 	if r.stopped {
 		return nil, fmt.Errorf("%s: %s: %w", c.Lane, c.Op, errInterrupted)
 	}
