@@ -124,9 +124,9 @@ func (r *releasingSink) Frame(f *trace.Frame) error {
 }
 
 // replayHeapLimit is the memory a streamed replay lets the heap grow to
-// before it collects: its peak memory stays under 64 MiB (54 MiB on the
-// benchmark's 4M-packet file; 40 MiB made 38 collections there instead of
-// 24, for 46 MiB).
+// before it collects: its peak memory stays under 64 MiB (53 MiB on four
+// million packets of the benchmark's capture; at 40 MiB it collected
+// half as often again, for 46 MiB).
 const replayHeapLimit = 48 << 20
 
 // replayAnnotateOptions: a replay infers the calls a foreign capture
