@@ -20,6 +20,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/sockscope/sockscope/internal/testcorpus"
 	"github.com/sockscope/sockscope/trace"
 )
 
@@ -386,7 +387,7 @@ func TestPcapCorpusReadsAsWithPcapgo(t *testing.T) {
 	// The shared corpus of odd captures, and the inputs FuzzFileSource
 	// found interesting.
 	var paths []string
-	if dir := sharedCorpus(t); dir != "" {
+	if dir := corpusOrNothing(t); dir != "" {
 		ps, _ := filepath.Glob(filepath.Join(dir, "*"))
 		paths = append(paths, ps...)
 	}
@@ -418,28 +419,14 @@ func TestPcapCorpusReadsAsWithPcapgo(t *testing.T) {
 	}
 }
 
-// sharedCorpus is ../shared/corpus beside the repository, "" if it is not there.
-func sharedCorpus(t *testing.T) string {
-	dir, err := os.Getwd()
+// corpusOrNothing is the shared corpus directory, "" (logged) if there is
+// none: the tests then compare testdata alone.
+func corpusOrNothing(t *testing.T) string {
+	dir, err := testcorpus.Dir()
 	if err != nil {
-		t.Fatal(err)
+		t.Log(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(c); err != nil {
-		t.Logf("the shared corpus is not beside the repository (%s): only testdata is compared", c)
-		return ""
-	}
-	return c
+	return dir
 }
 
 // fuzzInput is the []byte of a fuzz corpus file with one, nil otherwise.
@@ -597,7 +584,7 @@ func (s *intoSource) Next() (trace.Frame, error) {
 // frame data and not.
 func TestNextIntoIsNext(t *testing.T) {
 	var paths []string
-	if dir := sharedCorpus(t); dir != "" {
+	if dir := corpusOrNothing(t); dir != "" {
 		paths, _ = filepath.Glob(filepath.Join(dir, "*"))
 	}
 	synth := filepath.Join(t.TempDir(), "synth.pcap")

@@ -21,6 +21,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/sockscope/sockscope/internal/testcorpus"
 	"github.com/sockscope/sockscope/trace"
 )
 
@@ -123,30 +124,6 @@ func eventsString(evs []trace.Event) string {
 	return b.String()
 }
 
-// corpusDir is the shared corpus of odd captures: ../shared/corpus beside
-// the repository, found from the module root.
-func corpusDir(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test's directory: cannot find ../shared/corpus")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(c); err != nil {
-		t.Skipf("the shared corpus is not beside the repository (%s): %v", c, err)
-	}
-	return c
-}
-
 // readCapture reads the frames of a pcap or pcapng file as far as it can;
 // a damaged file yields the frames before the damage.
 func readCapture(t *testing.T, path string) []trace.Frame {
@@ -214,7 +191,10 @@ func TestFastPathCorpus(t *testing.T) {
 			paths = append(paths, p)
 		}
 	}
-	dir := corpusDir(t)
+	dir, err := testcorpus.Dir()
+	if err != nil {
+		t.Skip(err)
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
