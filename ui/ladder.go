@@ -454,17 +454,5 @@ func (x *laneIndex) laneOfEndpoint(ep trace.Endpoint) int {
 	if i, ok := x.byEp[ep]; ok {
 		return i
 	}
-	// A socket bound to the wildcard address: packets show the real one.
-	if i, ok := x.byPort[ep.Port()]; ok && ep.Port() != 0 {
-		return i
-	}
-	// ICMP and other port-less packets: any lane at that address.
-	if ep.Port() == 0 {
-		for i, l := range x.lanes {
-			if l.Endpoint.Addr() == ep.Addr() {
-				return i
-			}
-		}
-	}
-	return -1
+	return x.laneOfUnfiled(ep)
 }
