@@ -9,6 +9,8 @@
 #   bench/replay.sh            # N=1000000 packets, best of 3 runs each
 #   N=200000 RUNS=1 bench/replay.sh
 #   BULK=1G bench/replay.sh    # a bigger bulk transfer (default 256M)
+#   INSTR=1 bench/replay.sh    # also count instructions (valgrind), which
+#                              # this VM's drifting speed does not change
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -70,6 +72,27 @@ for ref in "tcpdump -n -r" "tcpdump -n -r (TZ=UTC)"; do
   done
 done
 
+# Instructions executed (valgrind's callgrind counts them, the same for the
+# same binary and input however loaded the machine is), on a smaller capture:
+# the work each tool does per packet, apart from how fast the machine runs
+# it. sockscope runs on one core (GOMAXPROCS=1), so that the count holds
+# its three goroutines' work and nothing of the scheduler's idle spinning;
+# Go's preemption signals are off because callgrind cannot follow them.
+if [ -n "${INSTR:-}" ] && command -v valgrind >/dev/null; then
+  ni=${N_INSTR:-200000}
+  go run ./cmd/mkcapture -n "$ni" -o "$work/instr.pcap"
+  count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
+  declare -A instr
+  instr[tcpdump]=$(count tcpdump -n -r "$work/instr.pcap")
+  instr[tz]=$(TZ=UTC count tcpdump -n -r "$work/instr.pcap")
+  instr[text]=$(GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 count "$work/sockscope" replay "$work/instr.pcap" --format text)
+  instr[json]=$(GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 count "$work/sockscope" replay "$work/instr.pcap" --format json)
+  for k in "tcpdump:tcpdump -n -r" "tz:tcpdump -n -r (TZ=UTC)" "text:sockscope replay (text)" "json:sockscope replay (json)"; do
+    awk -v i="${instr[${k%%:*}]}" -v n="$ni" -v k="${k#*:}" -v t="${instr[tcpdump]}" \
+      'BEGIN{ if (i > 0) printf "%-28s %8.0f instructions a packet, %.2fx tcpdump'"'"'s\n", k, i/n, i/t }'
+  done
+fi
+
 # The dashboard: time to the first rows, peak memory (tmux draws it).
 if command -v tmux >/dev/null; then
   s="sockscope-bench-$$"
@@ -77,13 +100,13 @@ if command -v tmux >/dev/null; then
   tmux new-session -d -s "$s" -x 160 -y 45 "'$work/sockscope' replay '$work/bench.pcap' --format dashboard; sleep 60"
   first=""
   for _ in $(seq 1 500); do
-    if tmux capture-pane -p -t "$s" | grep -q 'S seq=\|(inferred)'; then first=$(date +%s.%N); break; fi
+    if grep -q 'S seq=\|(inferred)' <<<"$(tmux capture-pane -p -t "$s")"; then first=$(date +%s.%N); break; fi
     sleep 0.01
   done
   pid=$(pgrep -f "^$work/sockscope replay" | head -1)
   sleep 10 # it reads on; the keys must still answer
   t0=$(date +%s.%N); tmux send-keys -t "$s" G
-  for _ in $(seq 1 200); do tmux capture-pane -p -t "$s" | head -1 | grep -Eq 'row ([0-9]+)/\1( |$)' && break; sleep 0.01; done
+  for _ in $(seq 1 200); do grep -Eq 'row ([0-9]+)/\1( |$)' <<<"$(tmux capture-pane -p -t "$s" | sed -n 1p)" && break; sleep 0.01; done
   t1=$(date +%s.%N)
   hwm=$(awk '/VmHWM/{printf "%d", $2/1024}' "/proc/$pid/status" 2>/dev/null)
   tmux send-keys -t "$s" q; sleep 0.5; tmux kill-session -t "$s" 2>/dev/null || true
@@ -91,7 +114,9 @@ if command -v tmux >/dev/null; then
     'BEGIN{printf "%-28s %8.2f s to the first rows, a key answered in %.2f s, %d MiB peak\n", "sockscope dashboard", b-a, k1-k0, m}'
 fi
 
-if "$work/sockscope" list | grep -q '^bulk '; then
+# Not `list | grep -q`: grep may quit before list has written all, and
+# pipefail then takes list's broken pipe for a missing scenario.
+if grep -q '^bulk ' <<<"$("$work/sockscope" list)"; then
   bytes=${BULK:-256M}
   echo "live: sockscope run bulk --bytes $bytes"
   start=$(date +%s.%N)
