@@ -3,6 +3,7 @@
 package capture
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -52,8 +53,11 @@ type LiveOptions struct {
 	// before handing it over (default 20 ms). It is the capture's latency.
 	BlockTimeout time.Duration
 	// StopWait bounds how long Stop waits for the capture to fall quiet
-	// (default 1 s).
+	// (default 1 s), and then how long Run waits for packets the kernel
+	// has not handed over yet.
 	StopWait time.Duration
+
+	pollTimeout time.Duration // tests: how often Run wakes up, instead of BlockTimeout
 }
 
 // Stats counts what a live capture saw.
@@ -65,16 +69,21 @@ type Stats struct {
 	Dropped uint64
 	// Captured is the number of frames Run passed on.
 	Captured uint64
+	// Unread is how many packets the kernel had put in the ring that Run
+	// had not read when it gave up waiting for them, StopWait after Stop:
+	// a block the kernel never handed over. The capture misses them.
+	Unread uint64
 }
 
-// Live is a capture on one interface. Call Run in one goroutine and Stop
-// from another.
+// Live is a capture on one interface. Call Start (or Run in a goroutine of
+// its own) and then Stop.
 type Live struct {
 	tp           *afpacket.TPacket
 	iface        string
 	linkType     int
 	blockTimeout time.Duration
 	stopWait     time.Duration
+	quietFor     time.Duration // tests: Stop's quiet period instead of two block timeouts
 
 	// opened is when the filter was in place. Frames the kernel queued before
 	// it (the window between bind and SO_ATTACH_FILTER) may be outgoing
@@ -85,6 +94,8 @@ type Live struct {
 	stopAt   atomic.Int64 // UnixNano when the stop flag was set
 	lastRead atomic.Int64 // UnixNano of the last packet Run read
 	captured atomic.Uint64
+	skipped  atomic.Uint64 // frames queued before the filter, not passed on
+	unread   atomic.Uint64 // Stats.Unread
 
 	stopOnce sync.Once
 	mu       sync.Mutex // guards below and every use of tp's fd outside Run
@@ -125,7 +136,7 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 		afpacket.OptNumBlocks(nblocks),
 		afpacket.OptBlockTimeout(opts.BlockTimeout),
 		// Run wakes up this often to look at the stop flag.
-		afpacket.OptPollTimeout(opts.BlockTimeout),
+		afpacket.OptPollTimeout(cmp.Or(opts.pollTimeout, opts.BlockTimeout)),
 	)
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
@@ -184,31 +195,56 @@ func (l *Live) LinkType() int { return l.linkType }
 // Interface is the name of the captured interface.
 func (l *Live) Interface() string { return l.iface }
 
+// Start is Run on a goroutine of its own; the channel gives Run's result.
+// The capture is running when Start returns, so that a Stop right after it
+// still reads every packet queued before the Stop. (With `go l.Run(emit)`
+// a Stop that came before the goroutine did would close the capture
+// unread: on a loaded machine, a short scenario could end that soon.)
+func (l *Live) Start(emit func(trace.Frame)) <-chan error {
+	result := make(chan error, 1)
+	if err := l.begin(); err != nil {
+		result <- err
+		return result
+	}
+	go func() { result <- l.read(emit) }()
+	return result
+}
+
 // Run reads packets and passes each to emit, in capture order, until Stop.
 // It returns nil after Stop, or the read error that ended the capture. The
 // frame's Data is emit's to keep. emit must not block for long: Stop waits
 // for Run to return.
 func (l *Live) Run(emit func(trace.Frame)) error {
+	if err := l.begin(); err != nil {
+		return err
+	}
+	return l.read(emit)
+}
+
+// begin marks the capture as running, or says why it cannot run.
+func (l *Live) begin() error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	switch {
 	case l.closed:
-		l.mu.Unlock()
 		return fmt.Errorf("capture on %s: already stopped", l.iface)
 	case l.running:
-		l.mu.Unlock()
 		return fmt.Errorf("capture on %s: already running", l.iface)
 	}
 	l.running = true
 	l.done = make(chan struct{})
-	l.mu.Unlock()
-	defer close(l.done)
+	return nil
+}
 
+// read is Run once begun.
+func (l *Live) read(emit func(trace.Frame)) error {
+	defer close(l.done)
 	skipping := true // still looking at frames queued before the filter
 	for {
 		data, ci, err := l.tp.ZeroCopyReadPacketData()
 		if err != nil {
 			if errors.Is(err, afpacket.ErrTimeout) {
-				if l.stopping.Load() {
+				if l.stopping.Load() && l.allRead() {
 					return nil
 				}
 				continue
@@ -220,6 +256,7 @@ func (l *Live) Run(emit func(trace.Frame)) error {
 			// The pre-filter window is microseconds; the one-second bound
 			// keeps a clock surprise from swallowing real frames.
 			if d := l.opened.Sub(ci.Timestamp); d > 0 && d < time.Second {
+				l.skipped.Add(1)
 				continue
 			}
 			skipping = false
@@ -239,6 +276,32 @@ func (l *Live) Run(emit func(trace.Frame)) error {
 		l.captured.Add(1)
 		emit(f)
 	}
+}
+
+// allRead tells, once the capture is stopping and the ring looked empty for
+// a poll timeout, whether Run read every packet the kernel put in it: the
+// kernel's counter says how many. A block the kernel has not handed over
+// yet holds the rest: its retire timer can fire later than Stop's quiet
+// period on a loaded machine, and those would be the scenario's last
+// packets. Run waits for them up to StopWait after Stop, then counts them
+// as unread.
+func (l *Live) allRead() bool {
+	l.mu.Lock()
+	c, err := l.kernelCounters()
+	l.mu.Unlock()
+	if err != nil {
+		return true
+	}
+	delivered := (c[0] - l.base[0]) - (c[1] - l.base[1])
+	read := l.captured.Load() + l.skipped.Load()
+	if read >= delivered {
+		return true
+	}
+	if time.Since(time.Unix(0, l.stopAt.Load())) < l.stopWait {
+		return false
+	}
+	l.unread.Store(delivered - read)
+	return true
 }
 
 // Stop ends the capture and releases the socket. It waits until no packet
@@ -286,6 +349,9 @@ func (l *Live) waitQuiet() {
 	// The kernel's retire timer fires every BlockTimeout but skips a block
 	// opened since its last run, so a packet can wait up to two periods.
 	quietFor := 2*l.blockTimeout + 10*time.Millisecond
+	if l.quietFor > 0 {
+		quietFor = l.quietFor
+	}
 	start := time.Now()
 	deadline := start.Add(l.stopWait)
 	for {
@@ -314,12 +380,13 @@ func (l *Live) Stats() (Stats, error) {
 func (l *Live) statsLocked() (Stats, error) {
 	c, err := l.kernelCounters()
 	if err != nil {
-		return Stats{Captured: l.captured.Load()}, fmt.Errorf("capture on %s: read statistics: %w", l.iface, err)
+		return Stats{Captured: l.captured.Load(), Unread: l.unread.Load()}, fmt.Errorf("capture on %s: read statistics: %w", l.iface, err)
 	}
 	return Stats{
 		Received: c[0] - l.base[0],
 		Dropped:  c[1] - l.base[1],
 		Captured: l.captured.Load(),
+		Unread:   l.unread.Load(),
 	}, nil
 }
 

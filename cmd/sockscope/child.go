@@ -83,10 +83,7 @@ func childMain(args []string) int {
 		return fail("privileges", err)
 	}
 
-	captured := make(chan error, 1)
-	go func() {
-		captured <- live.Run(func(f trace.Frame) { _ = stream.Send(sandbox.Record{Frame: &f}) })
-	}()
+	captured := live.Start(func(f trace.Frame) { _ = stream.Send(sandbox.Record{Frame: &f}) })
 	sink := func(ev trace.Event) { _ = stream.Send(sandbox.Record{Event: &ev}) }
 	if req.Step || req.Typed {
 		ctl := startControl(ctx)
@@ -106,6 +103,10 @@ func childMain(args []string) int {
 		sink(trace.NoteEvent(&trace.Note{Time: time.Now(), Level: "error", Text: "capture: " + capErr.Error()}))
 	}
 	if st, err := live.Stats(); err == nil {
+		if st.Unread > 0 {
+			sink(trace.NoteEvent(&trace.Note{Time: time.Now(), Level: "warning", Text: fmt.Sprintf(
+				"capture: %d PACKETS NOT READ: the kernel had not handed them over a second after the scenario ended; the ladder is incomplete", st.Unread)}))
+		}
 		_ = stream.Send(sandbox.Record{Counters: &sandbox.Counters{Received: st.Received, Dropped: st.Dropped}})
 	}
 	if ctx.Err() != nil {
