@@ -6,7 +6,8 @@
 #   - the ladder's shape: the calls of each socket in order (op, and errno
 #     when one), per lane, the sockets numbered in the order the lane first
 #     used them (so that two threads of one server that take turns in
-#     different orders keep one shape each); and per connection or flow the
+#     different orders keep one shape each; a socket is one socket() or
+#     accept() to its close, whatever fd it had); and per connection or flow the
 #     packets in order (direction and tcpdump flags, or protocol for UDP and
 #     ICMP). Ports, fd numbers, times and payloads are left out. Distinct shapes are counted, and every shape
 #     other than the most common one is printed as a diff against it;
@@ -36,15 +37,32 @@ if [ ${#scenarios[@]} -eq 0 ]; then
   mapfile -t scenarios < <("$bin" list | awk '{print $1}')
 fi
 
-# shape FILE: the ladder's shape of one run's JSON Lines.
+# shape FILE: the ladder's shape of one run's JSON Lines. A socket is what
+# one socket() or accept() made, from then to its close: not its fd number,
+# which the kernel reuses and which, with several threads, depends on how
+# they interleaved.
 shape() {
   jq -r -s '
-    ([.[] | select(.kind == "call")] | group_by(.lane) | map(
+    def tagged:
+      sort_by(.id) |
+      reduce .[] as $c ({fds: {}, n: 0, out: []};
+        ($c.fd | tostring) as $k |
+        if $c.op == "socket" then
+          if $c.ret >= 0 then .n += 1 | .fds[$c.ret | tostring] = .n | .out += [$c + {sock: .n}]
+          else .out += [$c + {sock: 0}] end
+        else
+          (if .fds[$k] == null then .n += 1 | .fds[$k] = .n else . end) |
+          .out += [$c + {sock: .fds[$k]}] |
+          if ($c.op | startswith("accept")) and $c.ret >= 0 then .n += 1 | .fds[$c.ret | tostring] = .n
+          elif $c.op == "close" then del(.fds[$k])
+          else . end
+        end) | .out;
+    ([.[] | select(.kind == "call")] | tagged | group_by(.lane) | map(
       . as $calls | .[0].lane as $lane |
-      (reduce ($calls[] | .fd) as $f ([]; if index([$f]) then . else . + [$f] end)) |
-      to_entries | map(.value as $fd |
+      (reduce ($calls[] | .sock) as $s ([]; if index([$s]) then . else . + [$s] end)) |
+      to_entries | map(.value as $s |
         "lane " + $lane + " socket " + (.key + 1 | tostring) + ": " +
-        ([$calls[] | select(.fd == $fd) | .op + (if .errno != "" then "=" + .errno else "" end)] | join(" ")))
+        ([$calls[] | select(.sock == $s) | .op + (if .errno != "" then "=" + .errno else "" end)] | join(" ")))
     ) | .[][]),
     ([.[] | select(.kind == "packet")] | group_by(.conn) | map(
       .[0].src as $first |
