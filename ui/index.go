@@ -563,11 +563,11 @@ func (x *Index) stateOf(conn, ep int32) uint8 {
 }
 
 func (x *Index) setState(s *trace.StateChange) {
-	code, ok := stateCode(s.To)
+	conn, ep := int32(s.Conn), x.ep(s.Endpoint)
+	code, ok := stateCode(shownAfter(stateCodes[x.stateOf(conn, ep)], s))
 	if !ok {
 		return
 	}
-	conn, ep := int32(s.Conn), x.ep(s.Endpoint)
 	if conn > 0 && x.pendKind == pendPacket && int32(x.pendEv.Packet.Conn) == conn {
 		// The pending packet's connection is known by now.
 		x.countPending()

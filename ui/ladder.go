@@ -125,7 +125,8 @@ func Layout(evs []trace.Event) *Ladder {
 			l.Rows = append(l.Rows, row)
 		case ev.State != nil:
 			s := ev.State
-			states[stateKey{s.Conn, s.Endpoint}] = s.To
+			k := stateKey{s.Conn, s.Endpoint}
+			states[k] = shownAfter(states[k], s)
 			if s.Source == trace.SourceKernel {
 				l.Rows = append(l.Rows, Row{Kind: RowState, Time: s.Time, Event: i, Lane: lanes.laneOfEndpoint(s.Endpoint),
 					Text: fmt.Sprintf("%s → %s (kernel)", stateName(s.From), s.To), Explain: explainLines(ev.Explain)})
@@ -210,6 +211,22 @@ func durationSuffix(c *trace.Call) string {
 		return ""
 	}
 	return " (" + FormatDuration(d) + ")"
+}
+
+// shownAfter is the state the ladder shows for s's endpoint once s is
+// applied to shown, the state it showed. An inferred change always moves
+// it. A kernel reading moves it when it starts from the state shown, or
+// when none is: one that starts elsewhere was read before packets the
+// ladder already showed (the scenario asks the kernel after a call
+// returns, and the answer can come after the next segment was captured:
+// a client that the peer's FIN took to TIME_WAIT is then read as still in
+// FIN_WAIT1), or it disagrees with the packets, which the annotator's
+// warning note reports. Its row says what the kernel said either way.
+func shownAfter(shown trace.State, s *trace.StateChange) trace.State {
+	if s.Source == trace.SourceKernel && shown != trace.StateUnknown && s.From != shown {
+		return shown
+	}
+	return s.To
 }
 
 func stateName(s trace.State) string {

@@ -160,3 +160,61 @@ func TestUDPUnreachableLanes(t *testing.T) {
 		t.Errorf("arrows: %+v", rows)
 	}
 }
+
+// TestAStaleKernelReadingLeavesTheArrowsStates is the end of a tcp-echo run
+// as a user namespace recorded it: the client's close() returned in
+// FIN_WAIT1, the server's FIN took the client to TIME_WAIT, and only then
+// did the kernel's answer about the client (asked after close returned)
+// arrive: ESTABLISHED → FIN_WAIT1. Its row says so, but the client's last
+// ACK leaves from TIME_WAIT, in the ladder, the flat text and the
+// dashboard alike; a kernel reading that starts from the state shown still
+// moves it.
+func TestAStaleKernelReadingLeavesTheArrowsStates(t *testing.T) {
+	pk := func(us int, src, dst netip.AddrPort, flags string, rseq, rack uint32) trace.Event {
+		return trace.PacketEvent(&trace.Packet{Time: at(us), Proto: "tcp", Src: src, Dst: dst, Flags: flags, RSeq: rseq, RAck: rack, Win: 65495, Conn: 1})
+	}
+	st := func(us int, ep netip.AddrPort, from, to trace.State, src trace.Source) trace.Event {
+		return trace.StateEvent(&trace.StateChange{Time: at(us), Endpoint: ep, Conn: 1, From: from, To: to, Source: src})
+	}
+	inf, kern := trace.SourceInferred, trace.SourceKernel
+	evs := append(handshake(),
+		pk(50, client, server, "F.", 1, 1), st(50, client, trace.StateEstablished, trace.StateFinWait1, inf), st(50, server, trace.StateEstablished, trace.StateCloseWait, inf),
+		pk(60, server, client, "F.", 1, 2), st(60, server, trace.StateCloseWait, trace.StateLastAck, inf), st(60, client, trace.StateFinWait1, trace.StateTimeWait, inf),
+		st(62, client, trace.StateEstablished, trace.StateFinWait1, kern), // asked at 52, answered at 62
+		pk(65, client, server, ".", 2, 2), st(65, server, trace.StateLastAck, trace.StateClosed, inf),
+		st(80, client, trace.StateTimeWait, trace.StateClosed, kern), // the timer: from the state shown
+		pk(90, client, server, "R", 2, 0),
+	)
+	trace.SortEvents(evs)
+
+	l := Layout(evs)
+	var kernelRows, arrows []string
+	for _, r := range l.Rows {
+		switch r.Kind {
+		case RowState:
+			kernelRows = append(kernelRows, r.Text)
+		case RowPacket:
+			arrows = append(arrows, string(r.FromState)+" "+r.Text+" "+string(r.ToState))
+		}
+	}
+	if want := []string{"ESTABLISHED → FIN_WAIT1 (kernel)", "TIME_WAIT → CLOSED (kernel)"}; strings.Join(kernelRows, "; ") != strings.Join(want, "; ") {
+		t.Errorf("kernel rows %q, want %q", kernelRows, want)
+	}
+	if n := len(arrows); n != 7 || arrows[5] != "TIME_WAIT . ack=2 CLOSED" || arrows[6] != "CLOSED R seq=2 CLOSED" {
+		t.Errorf("Layout's arrows %q: want the last ACK from TIME_WAIT, the RST after the timer from CLOSED", arrows)
+	}
+
+	text := stream(t, evs, TextOptions{}, goldenStreamLimit) // flat
+	for _, want := range []string{". ack=2  [TIME_WAIT | CLOSED]", "R seq=2  [CLOSED | CLOSED]", "ESTABLISHED → FIN_WAIT1 (kernel)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("flat text lacks %q:\n%s", want, text)
+		}
+	}
+
+	m := NewModel(Status{})
+	m.SetIndex(indexOf(evs))
+	_, compact, _, _ := m.get()
+	if want, got := rowsOf(newView(evs)), rowsOf(compact); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the dashboard's rows:\n%s\nwant Layout's:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -561,13 +561,15 @@ func (f *flatStream) setState(s *trace.StateChange) {
 // setStateOf sets a state of fc, the flatConn of s.Conn (or nil).
 func (f *flatStream) setStateOf(fc *flatConn, s *trace.StateChange) {
 	if fc != nil && (s.Endpoint == fc.ep[0] || s.Endpoint == fc.ep[1]) {
-		fc.state[fc.side(s.Endpoint)] = s.To
+		side := fc.side(s.Endpoint)
+		fc.state[side] = shownAfter(fc.state[side], s)
 		return
 	}
 	if len(f.states) >= maxStreamKeys {
 		clear(f.states)
 	}
-	f.states[stateKey{s.Conn, s.Endpoint}] = s.To
+	k := stateKey{s.Conn, s.Endpoint}
+	f.states[k] = shownAfter(f.states[k], s)
 }
 
 // forgetConn drops a finished connection's states, and the lanes when
