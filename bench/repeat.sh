@@ -44,19 +44,28 @@ fi
 shape() {
   jq -r -s '
     def tagged:
-      sort_by(.id) |
-      reduce .[] as $c ({fds: {}, n: 0, out: []};
-        ($c.fd | tostring) as $k |
-        if $c.op == "socket" then
-          if $c.ret >= 0 then .n += 1 | .fds[$c.ret | tostring] = .n | .out += [$c + {sock: .n}]
-          else .out += [$c + {sock: 0}] end
+      # The kernel frees a closed fd during close and hands it out again
+      # during socket or accept: so a close counts from its start, a new
+      # fd from the end of the call that made it. (Ids, given as calls
+      # start, are not enough: a socket() that started before another
+      # thread'"'"'s close() can still get the fd that close freed.)
+      map(
+        if .op == "socket" then [{t: (.rel + .dur), k: "new", fd: .ret, c: .}]
+        elif (.op | startswith("accept")) and .ret >= 0 then [{t: .rel, k: "use", fd: .fd, c: .}, {t: (.rel + .dur), k: "made", fd: .ret}]
+        elif .op == "close" then [{t: .rel, k: "close", fd: .fd, c: .}]
+        else [{t: .rel, k: "use", fd: .fd, c: .}] end
+      ) | add // [] | sort_by(.t) |
+      reduce .[] as $a ({fds: {}, n: 0, out: []};
+        ($a.fd | tostring) as $k |
+        if $a.k == "new" then
+          if $a.fd >= 0 then .n += 1 | .fds[$k] = .n | .out += [$a.c + {sock: .n}]
+          else .out += [$a.c + {sock: 0}] end
+        elif $a.k == "made" then .n += 1 | .fds[$k] = .n
         else
           (if .fds[$k] == null then .n += 1 | .fds[$k] = .n else . end) |
-          .out += [$c + {sock: .fds[$k]}] |
-          if ($c.op | startswith("accept")) and $c.ret >= 0 then .n += 1 | .fds[$c.ret | tostring] = .n
-          elif $c.op == "close" then del(.fds[$k])
-          else . end
-        end) | .out;
+          .out += [$a.c + {sock: .fds[$k]}] |
+          if $a.k == "close" then del(.fds[$k]) else . end
+        end) | .out | sort_by(.id);
     ([.[] | select(.kind == "call")] | tagged | group_by(.lane) | map(
       . as $calls | .[0].lane as $lane |
       (reduce ($calls[] | .sock) as $s ([]; if index([$s]) then . else . + [$s] end)) |
