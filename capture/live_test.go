@@ -51,6 +51,15 @@ func collect(l *Live) *collector {
 	return c
 }
 
+// stop stops l and waits until its Run returned, which must be without error.
+func (c *collector) stop(t *testing.T, l *Live) {
+	t.Helper()
+	l.Stop()
+	if err := <-c.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
 // echoOverTCP makes n plain-TCP connections to a local echo server and
 // returns the server's port. Each client sends a line, reads it back and
 // closes; the server closes after the client.
@@ -239,10 +248,7 @@ func TestLiveWaitsForABlockHandedOverLate(t *testing.T) {
 	l.quietFor = time.Millisecond
 	c := collect(l)
 	port := echoOverTCP(t, 1)
-	l.Stop()
-	if err := <-c.done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	c.stop(t, l)
 	if got := countSegments(t, c.frames, port); got.syn != 1 || got.fin != 2 || got.data != 2 {
 		t.Errorf("segments %+v, want the whole connection", got)
 	}
@@ -263,10 +269,7 @@ func TestLiveCountsWhatItCouldNotRead(t *testing.T) {
 	l.quietFor = time.Millisecond
 	c := collect(l)
 	port := echoOverTCP(t, 1)
-	l.Stop()
-	if err := <-c.done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	c.stop(t, l)
 	st, err := l.Stats()
 	if err != nil {
 		t.Fatal(err)
@@ -288,10 +291,7 @@ func TestLiveStopReturnsPromptlyWhenIdle(t *testing.T) {
 	c := collect(l)
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
-	l.Stop()
-	if err := <-c.done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	c.stop(t, l)
 	// Quiet period (2×10 ms + 10 ms) plus one poll timeout; the host's lo
 	// may be busy, then StopWait bounds it.
 	if took := time.Since(start); took > 500*time.Millisecond {
