@@ -132,14 +132,7 @@ func (a *annotator) tcpSummary(ci *connInfo) string {
 		afterFIN            = acc.afterFIN
 		simultaneous        = acc.closing
 	)
-	// The narrator's values and text, reused: a Stream writes one summary
-	// per connection.
-	args, t := &a.narr.v, &a.narr.t
-	args.Reset()
-	t.Reset(a.lang)
-	args.Int(phID, int64(ci.id))
-	args.Str(phClient, a.epName(ci.id, ci.client))
-	args.Str(phServer, a.epName(ci.id, ci.server))
+	args, t := a.summaryArgs(ci)
 	args.Int(phCb, int64(acc.bytes[0]))
 	args.Int(phSb, int64(acc.bytes[1]))
 	args.Int(phN, int64(syns))
@@ -201,13 +194,21 @@ func containsEp(s []trace.Endpoint, e trace.Endpoint) bool {
 	return false
 }
 
-func (a *annotator) flowSummary(ci *connInfo) string {
+// summaryArgs readies the narrator's values and text, reused (a Stream
+// writes one summary per connection), with what every summary names: the
+// connection and its two ends.
+func (a *annotator) summaryArgs(ci *connInfo) (*narrate.Vals, *narrate.Text) {
 	args, t := &a.narr.v, &a.narr.t
 	args.Reset()
 	t.Reset(a.lang)
 	args.Int(phID, int64(ci.id))
 	args.Str(phClient, a.epName(ci.id, ci.client))
 	args.Str(phServer, a.epName(ci.id, ci.server))
+	return args, t
+}
+
+func (a *annotator) flowSummary(ci *connInfo) string {
+	args, t := a.summaryArgs(ci)
 	args.Int(phCn, int64(ci.sum.count[0]))
 	args.Int(phSn, int64(ci.sum.count[1]))
 	args.Str(phProto, ci.proto)
