@@ -263,12 +263,13 @@ func PacketLabel(p *trace.Packet) string {
 	return string(AppendPacketLabel(nil, p))
 }
 
-// AppendPacketLabel appends PacketLabel(p) to b.
+// AppendPacketLabel appends PacketLabel(p) to b. The streamed text writes
+// one per packet: the flags are read in one pass, the numbers written in
+// place (appendUint).
 func AppendPacketLabel(b []byte, p *trace.Packet) []byte {
 	switch p.Proto {
 	case "tcp":
-		b = append(b, p.Flags...)
-		var syn, fin, ack bool // the flags read in one pass: the streamed text prints a label per packet
+		var syn, fin, ack bool
 		for i := 0; i < len(p.Flags); i++ {
 			switch p.Flags[i] {
 			case 'S':
@@ -278,31 +279,32 @@ func AppendPacketLabel(b []byte, p *trace.Packet) []byte {
 			case '.':
 				ack = true
 			}
+			b = append(b, p.Flags[i])
 		}
 		if p.Len > 0 {
 			b = append(b, " seq="...)
-			b = strconv.AppendUint(b, uint64(p.RSeq), 10)
+			b = appendUint(b, uint64(p.RSeq))
 			b = append(b, ':')
-			b = strconv.AppendUint(b, uint64(p.RSeq+uint32(p.Len)), 10)
+			b = appendUint(b, uint64(p.RSeq+uint32(p.Len)))
 		} else if syn || fin || !ack {
 			b = append(b, " seq="...)
-			b = strconv.AppendUint(b, uint64(p.RSeq), 10)
+			b = appendUint(b, uint64(p.RSeq))
 		}
 		if ack {
 			b = append(b, " ack="...)
-			b = strconv.AppendUint(b, uint64(p.RAck), 10)
+			b = appendUint(b, uint64(p.RAck))
 		}
 		if syn {
 			b = append(b, " win="...)
-			b = strconv.AppendInt(b, int64(p.Win), 10)
+			b = appendInt(b, p.Win)
 		}
 		if p.Len > 0 {
 			b = append(b, " len="...)
-			b = strconv.AppendInt(b, int64(p.Len), 10)
+			b = appendInt(b, p.Len)
 		}
 	case "udp":
 		b = append(b, "UDP len="...)
-		b = strconv.AppendInt(b, int64(p.Len), 10)
+		b = appendInt(b, p.Len)
 	default:
 		b = append(b, strings.ToUpper(p.Proto)...)
 		if p.Info != "" {

@@ -293,7 +293,7 @@ func (f *flatStream) layOutPacket() {
 			fc.names[side] = append(n, "  "...)
 		}
 		b = append(b, fc.names[side]...)
-		b = appendPacketLabel(b, p)
+		b = AppendPacketLabel(b, p)
 		if p.Proto == "tcp" {
 			from, to := fc.state[side], fc.state[1-side]
 			if from != "" || to != "" {
@@ -322,7 +322,7 @@ func (f *flatStream) layOutPacket() {
 		b = append(b, " → "...)
 		b = f.appendName(b, to)
 		b = append(b, "  "...)
-		b = appendPacketLabel(b, p)
+		b = AppendPacketLabel(b, p)
 		if fromState != "" || toState != "" {
 			b = appendStates(b, fromState, toState)
 		}

@@ -1,9 +1,11 @@
 package ui
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,11 +104,11 @@ func TestSinceStartIsSub(t *testing.T) {
 	}
 }
 
-// TestFlatPacketLabelsAreTheLadders: the flat rows' label appender writes
-// what AppendPacketLabel writes: every flag, lengths, sequence numbers
-// that wrap, windows, errors, other protocols; and appendUint writes what
-// strconv does.
-func TestFlatPacketLabelsAreTheLadders(t *testing.T) {
+// TestPacketLabelsAsWrittenByFmt: AppendPacketLabel, which writes its
+// numbers in place, writes what the same label written with fmt reads:
+// every flag, lengths, sequence numbers that wrap, windows, errors, other
+// protocols; and appendUint writes what strconv does.
+func TestPacketLabelsAsWrittenByFmt(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	flags := []string{"S", "S.", ".", "P.", "F.", "R.", "R", "", "FP.", "SEW", "U.", "SF"}
 	protos := []string{"tcp", "tcp", "tcp", "udp", "icmp", "other"}
@@ -128,8 +130,8 @@ func TestFlatPacketLabelsAreTheLadders(t *testing.T) {
 		if r.IntN(10) == 0 {
 			p.Len = 1<<40 + r.IntN(100)
 		}
-		want := string(AppendPacketLabel([]byte("x"), p))
-		if got := string(appendPacketLabel([]byte("x"), p)); got != want {
+		want := "x" + labelByFmt(p)
+		if got := string(AppendPacketLabel([]byte("x"), p)); got != want {
 			t.Fatalf("%+v: %q, want %q", p, got, want)
 		}
 	}
@@ -144,4 +146,42 @@ func TestFlatPacketLabelsAreTheLadders(t *testing.T) {
 			t.Fatalf("appendUint(%d) = %q, want %q", v, got, want)
 		}
 	}
+}
+
+// labelByFmt is PacketLabel written plainly, with fmt: tcpdump's flags,
+// then seq (a range when there is data; alone on SYN, FIN or a segment
+// without ACK), ack, win on SYN, len; UDP's length; other protocols by
+// name and info; and the decoding error in brackets.
+func labelByFmt(p *trace.Packet) string {
+	var s string
+	switch p.Proto {
+	case "tcp":
+		syn, fin, ack := strings.Contains(p.Flags, "S"), strings.Contains(p.Flags, "F"), strings.Contains(p.Flags, ".")
+		s = p.Flags
+		if p.Len > 0 {
+			s += fmt.Sprintf(" seq=%d:%d", p.RSeq, p.RSeq+uint32(p.Len))
+		} else if syn || fin || !ack {
+			s += fmt.Sprintf(" seq=%d", p.RSeq)
+		}
+		if ack {
+			s += fmt.Sprintf(" ack=%d", p.RAck)
+		}
+		if syn {
+			s += fmt.Sprintf(" win=%d", p.Win)
+		}
+		if p.Len > 0 {
+			s += fmt.Sprintf(" len=%d", p.Len)
+		}
+	case "udp":
+		s = fmt.Sprintf("UDP len=%d", p.Len)
+	default:
+		s = strings.ToUpper(p.Proto)
+		if p.Info != "" {
+			s += " " + p.Info
+		}
+	}
+	if p.Error != "" {
+		s += " [" + p.Error + "]"
+	}
+	return s
 }

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/sockscope/sockscope/trace"
 )
 
 // relFormat renders the time column of the flat rows: seconds with six
@@ -227,51 +225,12 @@ func (s *sinceStart) of(t time.Time) time.Duration {
 	return t.Sub(s.start)
 }
 
-// appendPacketLabel appends AppendPacketLabel(p), writing the numbers of a TCP
-// segment's label in place.
-func appendPacketLabel(b []byte, p *trace.Packet) []byte {
-	if p.Proto != "tcp" || p.Win < 0 {
-		return AppendPacketLabel(b, p)
+// appendInt is appendUint for a signed value.
+func appendInt(b []byte, v int) []byte {
+	if v < 0 {
+		return strconv.AppendInt(b, int64(v), 10)
 	}
-	var syn, fin, ack bool
-	for i := 0; i < len(p.Flags); i++ {
-		switch p.Flags[i] {
-		case 'S':
-			syn = true
-		case 'F':
-			fin = true
-		case '.':
-			ack = true
-		}
-		b = append(b, p.Flags[i])
-	}
-	if p.Len > 0 {
-		b = append(b, " seq="...)
-		b = appendUint(b, uint64(p.RSeq))
-		b = append(b, ':')
-		b = appendUint(b, uint64(p.RSeq+uint32(p.Len)))
-	} else if syn || fin || !ack {
-		b = append(b, " seq="...)
-		b = appendUint(b, uint64(p.RSeq))
-	}
-	if ack {
-		b = append(b, " ack="...)
-		b = appendUint(b, uint64(p.RAck))
-	}
-	if syn {
-		b = append(b, " win="...)
-		b = appendUint(b, uint64(p.Win))
-	}
-	if p.Len > 0 {
-		b = append(b, " len="...)
-		b = appendUint(b, uint64(p.Len))
-	}
-	if p.Error != "" {
-		b = append(b, " ["...)
-		b = append(b, p.Error...)
-		b = append(b, ']')
-	}
-	return b
+	return appendUint(b, uint64(v))
 }
 
 // appendUint appends v in decimal, as strconv.AppendUint does, its digits
