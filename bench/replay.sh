@@ -54,6 +54,7 @@ for _ in $(seq "$RUNS"); do
   for name in "${names[@]}"; do
     eval "/usr/bin/time -f '%e %M' -o '$work/t' ${cmds[$name]}" >/dev/null 2>/dev/null || true
     read -r s m < <(tail -n 1 "$work/t")
+    printf '%s\t%s\n' "$name" "$s" >>"$work/rounds"
     if [ -z "${secs[$name]:-}" ] || awk -v a="$s" -v b="${secs[$name]}" 'BEGIN{exit !(a<b)}'; then
       secs[$name]=$s
     fi
@@ -64,11 +65,22 @@ for name in "${names[@]}"; do
   printf '%-28s %8.2f s %8d MiB\n' "$name" "${secs[$name]}" "$((mem[$name] / 1024))"
 done
 
+# Ratios: of the best times above, and round by round (the two commands
+# of a round ran seconds apart, so they met the same drift): the median
+# round's ratio, and the worst and best rounds'.
 for ref in "tcpdump -n -r" "tcpdump -n -r (TZ=UTC)"; do
   [ -n "${secs[$ref]:-}" ] || continue
   for k in "sockscope replay (text)" "sockscope replay (json)" "sockscope (json --explain)" "tshark -n -r"; do
-    [ -n "${secs[$k]:-}" ] && awk -v t="${secs[$ref]}" -v s="${secs[$k]}" -v k="$k" -v r="$ref" \
-      'BEGIN{ if (s > 0) printf "%-28s %6.1fx the speed of %s\n", k, t/s, r }'
+    [ -n "${secs[$k]:-}" ] || continue
+    awk -F'\t' -v k="$k" -v r="$ref" -v bt="${secs[$ref]}" -v bs="${secs[$k]}" '
+      $1 == r { t[++nt] = $2 }
+      $1 == k { s[++ns] = $2 }
+      END {
+        for (i = 1; i <= nt && i <= ns; i++) if (s[i] > 0) q[++n] = t[i] / s[i]
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j-1] > q[j]; j--) { x = q[j]; q[j] = q[j-1]; q[j-1] = x }
+        med = n % 2 ? q[(n+1)/2] : (q[n/2] + q[n/2+1]) / 2
+        printf "%-28s %5.1fx the speed of %-24s best; rounds: median %.1fx, %.1f-%.1fx\n", k, bt/bs, r, med, q[1], q[n]
+      }' "$work/rounds"
   done
 done
 
