@@ -199,11 +199,31 @@ func (s *Stream) insert(ev trace.Event, recorded bool) {
 		}
 		break
 	}
+	if len(s.buf) == cap(s.buf) {
+		s.grow()
+	}
 	s.buf = append(s.buf, trace.Event{})
 	s.recorded = append(s.recorded, false)
 	copy(s.buf[i+1:], s.buf[i:])
 	copy(s.recorded[i+1:], s.recorded[i:])
 	s.buf[i], s.recorded[i] = ev, recorded
+}
+
+// grow doubles the buffer's room, and once it is half a cut's worth,
+// makes room for a cut's worth (two windows and a frame's events) at once:
+// append grows a long slice by a quarter at a time, which allocated five
+// times the final buffer.
+func (s *Stream) grow() {
+	full := 2*s.window + 16
+	n := max(2*cap(s.buf), 256)
+	if n > full/2 {
+		n = max(full, cap(s.buf)+256)
+	}
+	buf := make([]trace.Event, len(s.buf), n)
+	copy(buf, s.buf)
+	rec := make([]bool, len(s.recorded), n)
+	copy(rec, s.recorded)
+	s.buf, s.recorded = buf, rec
 }
 
 func (s *Stream) maybeCut() error {

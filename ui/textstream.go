@@ -46,6 +46,13 @@ func (t *TextStream) Event(ev trace.Event) error {
 		return t.err
 	}
 	if t.flat == nil {
+		if len(t.held) == cap(t.held) {
+			// Double the room, up to what is held at most: append would
+			// grow a long slice by a quarter at a time.
+			held := make([]trace.Event, len(t.held), min(max(2*cap(t.held), 64), t.limit+1))
+			copy(held, t.held)
+			t.held = held
+		}
 		t.held = append(t.held, ev)
 		if len(t.held) <= t.limit {
 			return nil
@@ -55,6 +62,9 @@ func (t *TextStream) Event(ev trace.Event) error {
 			" events: too many for a ladder, so one line per event (--filter or --conn choose fewer)\n")
 		for _, ev := range t.held {
 			t.flat.event(ev)
+			if len(t.flat.buf) > flatFlush { // the buffer keeps its size
+				t.writeFlat()
+			}
 		}
 		t.held = nil
 	} else {
