@@ -73,6 +73,44 @@ func (t *TextStream) Event(ev trace.Event) error {
 	return t.flushErr()
 }
 
+// Call, Packet, State and Note are Event of an event of that one record
+// and no narration (trace.CallEvent(c) …): once the stream prints as the
+// events come, the record goes to the printer without an Event made.
+func (t *TextStream) Call(c *trace.Call) error {
+	if t.flat == nil || t.err != nil {
+		return t.Event(trace.CallEvent(c))
+	}
+	t.flat.addCall(c)
+	return t.flushErr()
+}
+
+// Packet: see Call.
+func (t *TextStream) Packet(p *trace.Packet) error {
+	if t.flat == nil || t.err != nil {
+		return t.Event(trace.PacketEvent(p))
+	}
+	t.flat.addPacket(p)
+	return t.flushErr()
+}
+
+// State: see Call.
+func (t *TextStream) State(s *trace.StateChange) error {
+	if t.flat == nil || t.err != nil {
+		return t.Event(trace.StateEvent(s))
+	}
+	t.flat.addState(s)
+	return t.flushErr()
+}
+
+// Note: see Call.
+func (t *TextStream) Note(n *trace.Note) error {
+	if t.flat == nil || t.err != nil {
+		return t.Event(trace.NoteEvent(n))
+	}
+	t.flat.addNote(n)
+	return t.flushErr()
+}
+
 // HoldsOnlyTheLast reports whether the stream prints events as they come,
 // holding the records of the last event given (and of the state changes
 // of its frame) at most: the records of earlier events may be reused.
@@ -192,40 +230,84 @@ const (
 // with it; any other event lays out the held one and is held in turn.
 // (Only the record and the narration are kept: fewer pointers to write.)
 func (f *flatStream) event(ev trace.Event) {
-	if f.held == heldPacket && foldsInto(ev, f.packet) {
-		f.folds = append(f.folds, ev.State)
-		if f.explain {
-			f.foldExplains = append(f.foldExplains, ev.Explain)
-		}
+	if ev.State != nil && f.foldsInto(ev.State) {
+		f.fold(ev.State, ev.Explain)
 		return
-	}
-	switch f.held {
-	case heldNothing:
-	case heldCall: // only a call asks when the next event is
-		f.layOutCall(ev.Time(), true)
-	default:
-		f.layOut(time.Time{}, true)
 	}
 	switch {
 	case ev.Call != nil:
-		f.held, f.call = heldCall, ev.Call
+		f.hold(heldCall, ev.Call.Start, ev.Explain)
+		f.call = ev.Call
 	case ev.Packet != nil:
-		f.held, f.packet = heldPacket, ev.Packet
+		f.hold(heldPacket, ev.Packet.Time, ev.Explain)
+		f.packet = ev.Packet
 	case ev.State != nil:
-		f.held, f.state = heldState, ev.State
+		f.hold(heldState, ev.State.Time, ev.Explain)
+		f.state = ev.State
 	case ev.Note != nil:
-		f.held, f.note = heldNote, ev.Note
+		f.hold(heldNote, ev.Note.Time, ev.Explain)
+		f.note = ev.Note
 	default:
-		f.held = heldEmpty
-	}
-	if f.explain {
-		f.explainText = ev.Explain
+		f.hold(heldEmpty, time.Time{}, ev.Explain)
 	}
 }
 
-func foldsInto(ev trace.Event, p *trace.Packet) bool {
-	s := ev.State
-	return s != nil && s.Source == trace.SourceInferred && s.Time.Equal(p.Time) && s.Conn == p.Conn
+// The events of one record and no narration, as event takes them, without
+// an Event to make and take apart.
+
+func (f *flatStream) addCall(c *trace.Call) {
+	f.hold(heldCall, c.Start, "")
+	f.call = c
+}
+
+func (f *flatStream) addPacket(p *trace.Packet) {
+	f.hold(heldPacket, p.Time, "")
+	f.packet = p
+}
+
+func (f *flatStream) addState(s *trace.StateChange) {
+	if f.foldsInto(s) {
+		f.fold(s, "")
+		return
+	}
+	f.hold(heldState, s.Time, "")
+	f.state = s
+}
+
+func (f *flatStream) addNote(n *trace.Note) {
+	f.hold(heldNote, n.Time, "")
+	f.note = n
+}
+
+// hold lays out the held event (t is when the next event is: a call asks
+// whether it was overtaken) and holds an event of kind k in its place; the
+// caller then sets its record.
+func (f *flatStream) hold(k heldKind, t time.Time, explain string) {
+	switch f.held {
+	case heldNothing:
+	case heldCall:
+		f.layOutCall(t, true)
+	default:
+		f.layOut(time.Time{}, true)
+	}
+	f.held = k
+	if f.explain {
+		f.explainText = explain
+	}
+}
+
+// foldsInto reports whether s is a state change of the held packet, shown
+// in its row.
+func (f *flatStream) foldsInto(s *trace.StateChange) bool {
+	return f.held == heldPacket && s.Source == trace.SourceInferred && s.Time.Equal(f.packet.Time) && s.Conn == f.packet.Conn
+}
+
+// fold keeps s, a state change of the held packet, with it.
+func (f *flatStream) fold(s *trace.StateChange, explain string) {
+	f.folds = append(f.folds, s)
+	if f.explain {
+		f.foldExplains = append(f.foldExplains, explain)
+	}
 }
 
 func (f *flatStream) close() {

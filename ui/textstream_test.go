@@ -289,3 +289,75 @@ func TestTextStreamWriteError(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write(p []byte) (int, error) { return 0, errors.New("disk full") }
+
+// TestTextStreamRecordsAreEvents: Call, Packet, State and Note print what
+// Event prints of the same one-record events, before and past the limit,
+// with and without narrations shown (a narration given to Event is printed
+// under its row; the records carry none).
+func TestTextStreamRecordsAreEvents(t *testing.T) {
+	evs := echoes(60)
+	for _, opts := range []TextOptions{{}, {Explain: true}} {
+		for _, limit := range []int{50, 10000} {
+			var byRecord strings.Builder
+			ts := NewTextStream(&byRecord, opts, limit)
+			for _, ev := range evs {
+				var err error
+				switch {
+				case ev.Call != nil:
+					err = ts.Call(ev.Call)
+				case ev.Packet != nil:
+					err = ts.Packet(ev.Packet)
+				case ev.State != nil:
+					err = ts.State(ev.State)
+				case ev.Note != nil:
+					err = ts.Note(ev.Note)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := ts.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := stream(t, evs, opts, limit)
+			if byRecord.String() != want {
+				t.Errorf("options %+v, limit %d: by record\n%s\nby event\n%s", opts, limit, byRecord.String(), want)
+			}
+			if !strings.Contains(want, "Connection 60") {
+				t.Errorf("options %+v, limit %d: the last summary is missing", opts, limit)
+			}
+		}
+	}
+	// Narrated events and records mixed: a record's row has no narration,
+	// an event's has its own.
+	narrated := echoes(40)
+	for i := range narrated {
+		if i%3 == 0 {
+			narrated[i].Explain = fmt.Sprintf("event %d explained", i)
+		}
+	}
+	var mixed strings.Builder
+	ts := NewTextStream(&mixed, TextOptions{Explain: true}, 20)
+	for _, ev := range narrated {
+		var err error
+		switch {
+		case ev.Explain != "":
+			err = ts.Event(ev)
+		case ev.Packet != nil:
+			err = ts.Packet(ev.Packet)
+		case ev.State != nil:
+			err = ts.State(ev.State)
+		default:
+			err = ts.Event(ev)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := stream(t, narrated, TextOptions{Explain: true}, 20); mixed.String() != want {
+		t.Errorf("mixed:\n%s\nwant\n%s", mixed.String(), want)
+	}
+}

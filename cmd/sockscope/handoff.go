@@ -95,6 +95,9 @@ func (h *handoff) run() {
 // show passes every event of b to h's shower or show, in order, up to
 // the first error.
 func (b *batch) show(h *handoff) error {
+	if sh := h.sh; sh != nil && sh.sel == nil && !b.narrated {
+		return b.showAll(sh)
+	}
 	w := 0
 	for i, r := range b.recs {
 		var ev trace.Event
@@ -119,6 +122,57 @@ func (b *batch) show(h *handoff) error {
 			err = h.sh.event(ev)
 		} else {
 			err = h.show(ev)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// showAll is show for a shower that shows everything, of a batch without
+// narrations: each record goes to the sink's printer as it is, with the
+// shower's count and last time kept as its event would keep them, but
+// without an Event passed down through the shower and the sink.
+func (b *batch) showAll(sh *shower) error {
+	w := 0
+	text := sh.out.text
+	for _, r := range b.recs {
+		var err error
+		switch r := r.(type) {
+		case *trace.Packet:
+			sh.seen(r.Time)
+			sh.shown++
+			if text != nil {
+				err = text.Packet(r)
+			} else {
+				err = sh.out.event(trace.Event{Kind: trace.KindPacket, Packet: r})
+			}
+		case *trace.StateChange:
+			sh.seen(r.Time)
+			if text != nil {
+				err = text.State(r)
+			} else {
+				err = sh.out.event(trace.Event{Kind: trace.KindState, State: r})
+			}
+		case *trace.Call:
+			sh.seen(r.Start)
+			sh.seen(r.End)
+			if text != nil {
+				err = text.Call(r)
+			} else {
+				err = sh.out.event(trace.Event{Kind: trace.KindCall, Call: r})
+			}
+		case *trace.Note:
+			sh.seen(r.Time)
+			if text != nil {
+				err = text.Note(r)
+			} else {
+				err = sh.out.event(trace.Event{Kind: trace.KindNote, Note: r})
+			}
+		default:
+			err = sh.event(b.whole[w])
+			w++
 		}
 		if err != nil {
 			return err
