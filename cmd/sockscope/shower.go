@@ -25,6 +25,8 @@ type shower struct {
 	matched  map[int]bool // frames the filter passed (seen on the way in)
 	maxFrame int          // the highest frame seen on the way in
 	lastTime time.Time    // of the last event or return seen (for closing notes)
+	lastSec  int64        // lastTime.Unix(), for seen
+	lastNsec int          // lastTime.Nanosecond()
 	lastPkt  *trace.Packet
 	queue    []trace.Event
 }
@@ -33,12 +35,12 @@ type shower struct {
 const maxShowQueue = 1 << 14
 
 func newShower(sel *filter.Filter, next func(trace.Event) error) *shower {
-	return &shower{sel: sel, next: next, conns: map[int]bool{}, matched: map[int]bool{}}
+	return &shower{sel: sel, next: next, conns: map[int]bool{}, matched: map[int]bool{}, lastSec: time.Time{}.Unix()}
 }
 
 // newShowerTo is a shower that passes the events to out.
 func newShowerTo(sel *filter.Filter, out *sink) *shower {
-	return &shower{sel: sel, out: out, conns: map[int]bool{}, matched: map[int]bool{}}
+	return &shower{sel: sel, out: out, conns: map[int]bool{}, matched: map[int]bool{}, lastSec: time.Time{}.Unix()}
 }
 
 // pass hands ev on.
@@ -70,11 +72,9 @@ func (s *shower) event(ev trace.Event) error {
 		}
 		return s.pass(ev)
 	}
-	if t := ev.Time(); t.After(s.lastTime) {
-		s.lastTime = t
-	}
-	if c := ev.Call; c != nil && c.End.After(s.lastTime) {
-		s.lastTime = c.End // closing notes come after the last return
+	s.seen(ev.Time())
+	if c := ev.Call; c != nil {
+		s.seen(c.End) // closing notes come after the last return
 	}
 	if p := ev.Packet; p != nil {
 		s.maxFrame = max(s.maxFrame, p.Frame)
@@ -88,8 +88,11 @@ func (s *shower) event(ev trace.Event) error {
 
 // seen notes a time an event happened at.
 func (s *shower) seen(t time.Time) {
-	if t.After(s.lastTime) {
-		s.lastTime = t
+	// t.After(s.lastTime), compared in seconds and nanoseconds as After
+	// does unless both times have a monotonic clock reading, which no
+	// time read from a file has; After is not inlined.
+	if sec := t.Unix(); sec > s.lastSec || sec == s.lastSec && t.Nanosecond() > s.lastNsec {
+		s.lastTime, s.lastSec, s.lastNsec = t, sec, t.Nanosecond()
 	}
 }
 
