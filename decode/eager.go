@@ -120,6 +120,9 @@ func (s *Stream) eagerFrame(evs []trace.Event) (*connInfo, error) {
 func (s *Stream) emitFrame(call *trace.Call, evs []trace.Event) error {
 	a := s.a
 	if a.noExplain { // as they are: no copy
+		if s.frameEmit != nil {
+			return s.frameEmit(call, evs)
+		}
 		if call != nil {
 			if err := s.emit(trace.CallEvent(call)); err != nil {
 				return err

@@ -12,9 +12,10 @@ import (
 // streamLines runs fs through a Stream and returns its output as JSON
 // lines, each encoded when emitted (as a replay prints it), releasing the
 // frames shown as a replay does when release is set. With record, a
-// recorded note goes in halfway. It fails if a pipelined stream never
-// annotated on its own goroutine.
-func streamLines(t *testing.T, fs []trace.Frame, opts StreamOptions, release, record bool) []string {
+// recorded note goes in halfway. With byFrame, the eager frames come
+// through StreamOptions.EmitFrame (and it fails if none did). It fails if
+// a pipelined stream never annotated on its own goroutine.
+func streamLines(t *testing.T, fs []trace.Frame, opts StreamOptions, release, record, byFrame bool) []string {
 	t.Helper()
 	var lines []trace.Event
 	var shown atomic.Int64 // the last frame emitted
@@ -26,6 +27,26 @@ func streamLines(t *testing.T, fs []trace.Frame, opts StreamOptions, release, re
 			shown.Store(int64(ev.Packet.Frame))
 		}
 		return nil
+	}
+	framesEmitted := 0
+	if byFrame {
+		opts.EmitFrame = func(call *trace.Call, evs []trace.Event) error {
+			framesEmitted++
+			if call != nil {
+				if err := emit(trace.CallEvent(call)); err != nil {
+					return err
+				}
+			}
+			if len(evs) == 0 || evs[0].Packet == nil || evs[0].Kind != trace.KindPacket {
+				t.Errorf("a frame's events do not start with its packet: %+v", evs)
+			}
+			for _, ev := range evs {
+				if err := emit(ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 	}
 	st := NewStream(opts, emit)
 	piped := false
@@ -51,6 +72,9 @@ func streamLines(t *testing.T, fs []trace.Frame, opts StreamOptions, release, re
 	if opts.Pipelined && !piped {
 		t.Fatal("the stream never annotated on its own goroutine")
 	}
+	if byFrame && framesEmitted == 0 {
+		t.Fatal("no frame came through EmitFrame")
+	}
 	return out
 }
 
@@ -71,7 +95,7 @@ func longCapture(t *testing.T, rounds int) []trace.Frame {
 // TestPipelinedStreamIsTheSame: annotating on a goroutine of its own
 // changes nothing in what a stream emits, with or without narration, with
 // frames released as they are shown, and with a record that ends the
-// eager mode halfway.
+// eager mode halfway; nor does taking the eager frames through EmitFrame.
 func TestPipelinedStreamIsTheSame(t *testing.T) {
 	fs := longCapture(t, 6)
 	for _, tc := range []struct {
@@ -84,12 +108,18 @@ func TestPipelinedStreamIsTheSame(t *testing.T) {
 		{"record halfway", AnnotateOptions{InferCalls: true, NoExplain: true}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want := streamLines(t, fs, StreamOptions{AnnotateOptions: tc.opts, Window: 64}, tc.release, tc.record)
-			got := streamLines(t, fs, StreamOptions{AnnotateOptions: tc.opts, Window: 64, Pipelined: true}, tc.release, tc.record)
+			want := streamLines(t, fs, StreamOptions{AnnotateOptions: tc.opts, Window: 64}, tc.release, tc.record, false)
+			got := streamLines(t, fs, StreamOptions{AnnotateOptions: tc.opts, Window: 64, Pipelined: true}, tc.release, tc.record, false)
 			if len(want) < len(fs) {
 				t.Fatalf("only %d lines for %d frames", len(want), len(fs))
 			}
 			sameLines(t, got, want)
+			if tc.opts.NoExplain { // EmitFrame takes the frames of a stream without narration
+				for _, piped := range []bool{false, true} {
+					byFrame := streamLines(t, fs, StreamOptions{AnnotateOptions: tc.opts, Window: 64, Pipelined: piped}, tc.release, tc.record, true)
+					sameLines(t, byFrame, want)
+				}
+			}
 		})
 	}
 }

@@ -21,6 +21,15 @@ type StreamOptions struct {
 	// frames. emit is then called from that goroutine (never from two at
 	// once), up to Close or the first Record.
 	Pipelined bool
+
+	// EmitFrame, if not nil, takes the events of each frame an eager
+	// stream annotates without narration (AnnotateOptions.NoExplain), in
+	// place of one call of emit for each: the call inferred from the
+	// frame (nil if none), then the frame's packet event and the state
+	// changes it caused, as Decoder.Feed returns them. It is what emit
+	// would be given, in order, and the same rules hold (records held
+	// until released; the first error stops the stream).
+	EmitFrame func(call *trace.Call, evs []trace.Event) error
 }
 
 // DefaultWindow is a Stream's default window: a few megabytes of events.
@@ -58,10 +67,11 @@ const (
 //
 // A Stream is not safe for concurrent use.
 type Stream struct {
-	a      *annotator
-	d      *Decoder
-	emit   func(trace.Event) error
-	window int
+	a         *annotator
+	d         *Decoder
+	emit      func(trace.Event) error
+	frameEmit func(*trace.Call, []trace.Event) error // StreamOptions.EmitFrame
+	window    int
 
 	buf      []trace.Event
 	recorded []bool // buf[i] is a recorded event (it goes after decoded ones of the same time)
@@ -95,7 +105,7 @@ func NewStream(opts StreamOptions, emit func(trace.Event) error) *Stream {
 		w = DefaultWindow
 	}
 	s := &Stream{
-		a: newAnnotator(opts.AnnotateOptions), d: NewDecoder(), emit: emit, window: w, last: map[int]int{},
+		a: newAnnotator(opts.AnnotateOptions), d: NewDecoder(), emit: emit, frameEmit: opts.EmitFrame, window: w, last: map[int]int{},
 		// setInferred writes every field of a call, and its one frame: a
 		// slab of them needs no zeroing before it is carved again.
 		calls: slab[trace.Call]{size: slabLen}, ints: slab[int]{size: slabLen},

@@ -239,11 +239,55 @@ func (h *handoff) event(ev trace.Event) error {
 		b.add(ev)
 	}
 	if len(b.recs) == cap(b.recs) {
-		h.full <- h.batch
-		h.batch = <-h.free
-		return h.failed()
+		return h.send()
 	}
 	return nil
+}
+
+// frame queues the events of one frame (decode.StreamOptions.EmitFrame):
+// the call inferred from it, if any, then its packet and the state changes
+// it caused. It is event of each, in one call instead of one a record.
+func (h *handoff) frame(call *trace.Call, evs []trace.Event) error {
+	b := h.batch
+	if cap(b.recs)-len(b.recs) < len(evs)+1 {
+		// The frame does not fit: the batch goes as it is.
+		if err := h.send(); err != nil {
+			return err
+		}
+		b = h.batch
+	}
+	if call != nil {
+		if b.narrated {
+			b.add(trace.CallEvent(call))
+		} else {
+			b.recs = append(b.recs, call)
+		}
+	}
+	for _, ev := range evs {
+		switch {
+		case b.narrated || ev.Explain != "" || ev.Call != nil || ev.Note != nil:
+			b.add(ev)
+		case ev.Packet != nil && ev.State == nil && ev.Kind == trace.KindPacket:
+			b.last = max(b.last, ev.Packet.Frame)
+			b.recs = append(b.recs, ev.Packet)
+		case ev.State != nil && ev.Packet == nil && ev.Kind == trace.KindState:
+			b.recs = append(b.recs, ev.State)
+		default:
+			b.add(ev)
+		}
+	}
+	if len(b.recs) == cap(b.recs) {
+		return h.send()
+	}
+	return nil
+}
+
+// send hands the batch on to be shown and takes a free one; it returns
+// show's error once there was one.
+func (h *handoff) send() error {
+	h.full <- h.batch
+	h.batch = <-h.free
+	return h.failed()
 }
 
 // Released is the last frame whose records no one holds any more; for the

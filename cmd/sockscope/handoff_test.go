@@ -84,6 +84,43 @@ func TestHandoffShowsEveryEventAsItCame(t *testing.T) {
 	}
 }
 
+// TestHandoffFramesAreEvents: frame queues what event queues of the
+// frame's call and events, one after another, whether the batch is
+// narrated or not, and when a frame does not fit in what is left of a
+// batch.
+func TestHandoffFramesAreEvents(t *testing.T) {
+	evs := handoffEvents(5 * handoffBatch)
+	var got []trace.Event
+	h := newHandoff(func(ev trace.Event) error { got = append(got, ev); return nil }, func() bool { return true })
+	var want []trace.Event
+	for i := 0; i < len(evs); {
+		// A frame: perhaps a call, then up to 9 events (a packet and its
+		// state changes, in a replay; any kind here).
+		var call *trace.Call
+		if i%4 == 0 {
+			call = &trace.Call{Start: time.Unix(0, int64(i)), Inferred: trace.InferredConnect}
+			want = append(want, trace.CallEvent(call))
+		}
+		n := min(1+i%9, len(evs)-i)
+		want = append(want, evs[i:i+n]...)
+		if err := h.frame(call, evs[i:i+n]); err != nil {
+			t.Fatal(err)
+		}
+		i += n
+	}
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events shown, %d queued", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d shown as %+v, queued as %+v", i, got[i], want[i])
+		}
+	}
+}
+
 // TestHandoffStopsAtShowsError: the first error of show is returned to
 // the reading side, and nothing is shown after it.
 func TestHandoffStopsAtShowsError(t *testing.T) {

@@ -84,7 +84,7 @@ func replayFile(ctx context.Context, path string, f replayFlags, stdout, stderr 
 	h := newHandoffTo(sh, holdsLast)
 	// Three goroutines: this one reads and decodes, the stream's annotates,
 	// the handoff's prints.
-	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format), Pipelined: true}, h.event)
+	st := decode.NewStream(decode.StreamOptions{AnnotateOptions: replayAnnotateOptions(f.format), Pipelined: true, EmitFrame: h.frame}, h.event)
 	res := readCapture(ctx, src, &releasingSink{Stream: st, h: h}, stderr)
 	closeErr := st.Close()
 	if err := h.wait(); err != nil {
