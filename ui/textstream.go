@@ -501,21 +501,27 @@ func (f *flatStream) callLane(c *trace.Call) int {
 	}
 	i := x.addProgramCall(c)
 	if k, ok := epKey(c.Local); ok && f.eps.get(k) < 0 {
+		// byEp holds no lane of addLane's for an IPv4 endpoint: one there
+		// was filed by addProgramCall, for an endpoint without a lane.
 		if j, ok := x.byEp[c.Local]; ok {
-			f.eps.put(k, j) // filed by addProgramCall
+			f.eps.put(k, j)
 		}
 	}
 	return i
 }
 
-// addLane is lanes.add, filing the endpoint in eps too; it returns the
-// new lane.
+// addLane is lanes.add, except that an IPv4 endpoint is filed in eps
+// instead of byEp (the flat stream looks such endpoints up there only, and
+// a new entry in byEp, hashing an Endpoint, cost more than the rest of a
+// new lane); it returns the new lane.
 func (f *flatStream) addLane(ep trace.Endpoint, role string) int {
-	f.lanes.add(ep, role)
-	i := len(f.lanes.lanes) - 1
+	i := len(f.lanes.lanes)
 	if k, ok := epKey(ep); ok {
+		f.lanes.lanes = append(f.lanes.lanes, Lane{Name: role, Endpoint: ep})
 		f.eps.put(k, i)
+		return i
 	}
+	f.lanes.add(ep, role)
 	return i
 }
 

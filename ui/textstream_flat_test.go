@@ -42,8 +42,9 @@ func TestEpTableIsAMap(t *testing.T) {
 }
 
 // TestFlatLanesAreTheLadders: a flatStream finds the lane of an endpoint
-// (through eps, or epLanes) where lanes.laneOfEndpoint finds it, for IPv4,
-// IPv6 and IPv4-mapped endpoints, port-less ones, and sockets bound to the
+// (through eps, or epLanes) where laneOfEndpoint of a laneIndex given the
+// same lanes (ref: every lane filed in byEp) finds it, for IPv4, IPv6 and
+// IPv4-mapped endpoints, port-less ones, and sockets bound to the
 // wildcard address; and after the lanes start afresh.
 func TestFlatLanesAreTheLadders(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
@@ -57,24 +58,36 @@ func TestFlatLanesAreTheLadders(t *testing.T) {
 		return netip.AddrPortFrom(addrs[r.IntN(len(addrs))], port)
 	}
 	f := newFlatStream(false, time.Unix(0, 0))
+	ref := newLaneIndex(nil)
 	for i := range 20000 {
 		switch r.IntN(10) {
 		case 0: // a recorded call files its program's socket
 			c := &trace.Call{Lane: []string{"client", "server", "client2"}[r.IntN(3)], Local: ep(), Start: time.Unix(0, 0)}
-			f.callLane(c)
+			if got, want := f.callLane(c), ref.addProgramCall(c); got != want {
+				t.Fatalf("step %d: lane of call %+v: %d, the ladder's %d", i, c, got, want)
+			}
 		case 1: // an inferred call's endpoint
-			f.callLane(&trace.Call{Inferred: trace.InferredConnect, Local: ep()})
+			c := &trace.Call{Inferred: trace.InferredConnect, Local: ep()}
+			if ref.laneOfEndpoint(c.Local) < 0 {
+				ref.add(c.Local, "client")
+			}
+			f.callLane(c)
 		case 2:
 			if src := ep(); f.laneOfEndpoint(src) < 0 {
 				f.addLane(src, "host")
+				ref.add(src, "host")
 			}
+		}
+		if len(f.lanes.lanes) != len(ref.lanes) {
+			t.Fatalf("step %d: %d lanes, the ladder's %d", i, len(f.lanes.lanes), len(ref.lanes))
 		}
 		if i%5000 == 4999 {
 			f.lanes.lanes = append(f.lanes.lanes, make([]Lane, maxStreamKeys)...)
 			f.forgetConn(0) // the lanes start afresh
+			ref = newLaneIndex(nil)
 		}
 		e := ep()
-		if got, want := f.laneOfEndpoint(e), f.lanes.laneOfEndpoint(e); got != want {
+		if got, want := f.laneOfEndpoint(e), ref.laneOfEndpoint(e); got != want {
 			t.Fatalf("step %d: lane of %v: %d, the ladder's %d", i, e, got, want)
 		}
 	}
