@@ -149,7 +149,9 @@ func (b *batch) showAll(sh *shower) error {
 				err = sh.out.event(trace.Event{Kind: trace.KindPacket, Packet: r})
 			}
 		case *trace.StateChange:
-			sh.seen(r.Time)
+			if r.Time != sh.lastTime { // mostly the time of its packet, just seen
+				sh.seen(r.Time)
+			}
 			if text != nil {
 				err = text.State(r)
 			} else {
@@ -157,7 +159,9 @@ func (b *batch) showAll(sh *shower) error {
 			}
 		case *trace.Call:
 			sh.seen(r.Start)
-			sh.seen(r.End)
+			if !r.End.IsZero() { // an inferred call's is; the last time is never before it
+				sh.seen(r.End)
+			}
 			if text != nil {
 				err = text.Call(r)
 			} else {
