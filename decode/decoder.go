@@ -71,7 +71,7 @@ const packetSlabLen = 64
 // them again (until the caller releases the frame, see Release), and the
 // payload is a copy of at most trace.MaxData bytes.
 func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
-	p := &d.packets.carve(1, frameNo)[0]
+	p := d.packets.one(frameNo)
 	p.Frame, p.Time = frameNo, f.Time
 	flags, payload, ok := d.ld.decode(p, f.LinkType, f.Data)
 	if len(payload) > 0 {
@@ -95,7 +95,7 @@ func (d *Decoder) Feed(f *trace.Frame, frameNo int) []trace.Event {
 	out[0].Kind, out[0].Packet = trace.KindPacket, p
 	for i := 1; i < n; i++ {
 		ch := &d.m.changes[i-1]
-		sc := &d.states.carve(1, frameNo)[0]
+		sc := d.states.one(frameNo)
 		sc.Time, sc.Endpoint, sc.Conn = p.Time, ch.ep.addr, p.Conn
 		sc.From, sc.To, sc.Source = ch.from, ch.to, trace.SourceInferred
 		out[i].Kind, out[i].State = trace.KindState, sc

@@ -107,7 +107,7 @@ func (s *Stream) eagerFrame(evs []trace.Event) (*connInfo, error) {
 	var call *trace.Call
 	if a.infer {
 		if what := inferredOp(p); what != "" {
-			call = &s.calls.carve(1, p.Frame)[0]
+			call = s.calls.one(p.Frame)
 			setInferred(call, p, what, s.ints.carve(1, p.Frame))
 			call.Frames[0] = p.Frame
 		}

@@ -39,6 +39,18 @@ func (s *slab[T]) carve(n, frame int) []T {
 	return out
 }
 
+// one is &carve(1, frame)[0], without the slice: most records are carved
+// one at a time.
+func (s *slab[T]) one(frame int) *T {
+	if s.i == len(s.cur) {
+		s.next(1)
+	}
+	r := &s.cur[s.i]
+	s.i++
+	s.last = frame
+	return r
+}
+
 // next replaces the exhausted slice: by the oldest one whose frames were
 // all released, or a new one.
 func (s *slab[T]) next(n int) {
