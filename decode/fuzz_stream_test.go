@@ -28,9 +28,11 @@ import (
 //   - a Stream with a tiny window (it goes eager after a frame or two),
 //     as is; the same, Pipelined, releasing the frames shown before each
 //     frame fed as a replay does (cmd/sockscope's releasingSink); the same,
-//     not pipelined, releasing too. Each event is rendered as JSON when it
-//     is emitted, before anything is released: the three emit the very
-//     same lines, with no error and no panic;
+//     not pipelined, releasing too; and pipelined, released, with
+//     StreamOptions.EmitFrame taking the frames (without narration). Each
+//     event is rendered as JSON when it is emitted, before anything is
+//     released: the four emit the very same lines, with no error and no
+//     panic;
 //   - and every stream emits each frame's packet exactly once, in frame
 //     order but where a window sorted a later frame of an earlier time
 //     before an earlier one.
@@ -266,10 +268,12 @@ func checkStream(t *testing.T, c streamFuzzCase) {
 	type run struct {
 		name           string
 		pipelined, rel bool
+		byFrame        bool     // StreamOptions.EmitFrame too, as a replay without narration has it
 		lines          []string // each event rendered when emitted
 		frames         []int    // the frames of the packets emitted
 	}
-	runs := []*run{{name: "tiny window"}, {name: "pipelined, released", pipelined: true, rel: true}, {name: "released", rel: true}}
+	runs := []*run{{name: "tiny window"}, {name: "pipelined, released", pipelined: true, rel: true}, {name: "released", rel: true},
+		{name: "pipelined, released, by frame", pipelined: true, rel: true, byFrame: true}}
 	for _, r := range runs {
 		var buf bytes.Buffer
 		enc := trace.NewEncoder(&buf, t0)
@@ -284,7 +288,23 @@ func checkStream(t *testing.T, c streamFuzzCase) {
 			}
 			return nil
 		}
-		st := NewStream(StreamOptions{AnnotateOptions: c.opts, Window: c.window, Pipelined: r.pipelined}, emit)
+		opts := StreamOptions{AnnotateOptions: c.opts, Window: c.window, Pipelined: r.pipelined}
+		if r.byFrame {
+			opts.EmitFrame = func(call *trace.Call, evs []trace.Event) error {
+				if call != nil {
+					if err := emit(trace.CallEvent(call)); err != nil {
+						return err
+					}
+				}
+				for _, ev := range evs {
+					if err := emit(ev); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
+		st := NewStream(opts, emit)
 		for i := range c.fs {
 			if r.rel {
 				if n := shown.Load(); n > 1 {
