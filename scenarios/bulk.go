@@ -20,6 +20,7 @@ var bulk = &Scenario{
 	Listing:  bulkListing,
 	Run:      runBulk,
 	timeout:  bulkTimeout,
+	traffic:  bulkBytes,
 }
 
 const bulkListing = `# bulk_server.py: reads until the client closes, counting bytes
@@ -79,18 +80,19 @@ var bulkBlock = bytes.Repeat([]byte("sockscope bulk. "), 65536) // 1 MiB
 // bulkTimeout allows 20 MB/s on top of the default timeout: the capture,
 // not the sockets, sets the pace.
 func bulkTimeout(o Options) time.Duration {
-	n := o.Bytes
-	if n == 0 {
-		n = DefaultBulkBytes
+	return DefaultTimeout + time.Duration(bulkBytes(o)/(20<<20))*time.Second
+}
+
+// bulkBytes is what bulk moves with o.
+func bulkBytes(o Options) int64 {
+	if o.Bytes == 0 {
+		return DefaultBulkBytes
 	}
-	return DefaultTimeout + time.Duration(n/(20<<20))*time.Second
+	return o.Bytes
 }
 
 func runBulk(env *Env) error {
-	n := env.Options().Bytes
-	if n == 0 {
-		n = DefaultBulkBytes
-	}
+	n := bulkBytes(env.Options())
 	ready := make(chan netip.AddrPort, 1)
 	env.Go(func() error { return bulkServer(env, n, ready) })
 	env.Go(func() error { return bulkClient(env, n, ready) })

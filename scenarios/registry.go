@@ -21,6 +21,20 @@ type Scenario struct {
 
 	host    string                      // the address the server binds unless Options.Host says; "" is 127.0.0.1
 	timeout func(Options) time.Duration // the run's timeout when Options.Timeout is 0; nil: DefaultTimeout
+	traffic func(Options) int64         // the bytes it sends at most; nil: smallTraffic
+}
+
+// smallTraffic bounds what a scenario without a traffic function sends:
+// a few messages, far below it.
+const smallTraffic = 1 << 20
+
+// Traffic is how many bytes of payload the scenario's programs send at
+// most with o, so that a capture can size its buffer to them.
+func (s *Scenario) Traffic(o Options) int64 {
+	if s.traffic == nil {
+		return smallTraffic
+	}
+	return s.traffic(o)
 }
 
 // registry holds every scenario; names are unique.

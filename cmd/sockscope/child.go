@@ -62,7 +62,7 @@ func childMain(args []string) int {
 		return fail("start", fmt.Errorf("no scenario %q", req.Scenario))
 	}
 
-	live, err := capture.OpenLive("lo", capture.LiveOptions{})
+	live, err := capture.OpenLive("lo", capture.LiveOptions{BufferSize: captureBuffer(sc.Traffic(req.Options), sandbox.ChildMode())})
 	if err != nil {
 		return fail("capture", err)
 	}
@@ -141,3 +141,22 @@ type portError string
 
 func (e portError) Error() string { return string(e) }
 func (e portError) Unwrap() error { return syscall.EADDRINUSE }
+
+// Bounds of a run's capture buffer (the ring the kernel fills).
+const (
+	minCaptureBuffer = 8 << 20   // every scenario but bulk: a few messages
+	maxCaptureBuffer = 128 << 20 // bulk's 256 MB; capture.LiveOptions' default
+)
+
+// captureBuffer sizes the capture's ring to what the scenario sends
+// (traffic bytes): twice that, within the bounds above. The reader can
+// fall behind a bulk transfer by about a quarter of it (a 64 MiB ring
+// sometimes overflowed on 200 MB), and a small ring spares every other
+// run 120 MiB of kernel memory that cannot be swapped out. On the host's loopback other
+// programs' traffic is captured too: the ring is the largest.
+func captureBuffer(traffic int64, mode sandbox.Mode) int {
+	if mode == sandbox.Host {
+		return maxCaptureBuffer
+	}
+	return int(min(max(2*traffic, minCaptureBuffer), maxCaptureBuffer))
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/sockscope/sockscope/capture/sandbox"
+	"github.com/sockscope/sockscope/scenarios"
+)
+
+// TestCaptureBufferFollowsTheTraffic: in the sandbox, a run's ring is
+// twice what its scenario sends, within 8 and 128 MiB: the small
+// scenarios get the smallest, bulk the largest by default and less for a
+// smaller transfer; on the host's loopback, where other programs' traffic
+// lands too, every scenario gets the largest.
+func TestCaptureBufferFollowsTheTraffic(t *testing.T) {
+	for _, sc := range scenarios.All() {
+		want := minCaptureBuffer
+		if sc.Name == "bulk" {
+			want = maxCaptureBuffer
+		}
+		if got := captureBuffer(sc.Traffic(scenarios.Options{}), sandbox.Isolated); got != want {
+			t.Errorf("%s in the sandbox: a ring of %d MiB, want %d", sc.Name, got>>20, want>>20)
+		}
+		if got := captureBuffer(sc.Traffic(scenarios.Options{}), sandbox.Host); got != maxCaptureBuffer {
+			t.Errorf("%s on the host: a ring of %d MiB, want %d", sc.Name, got>>20, maxCaptureBuffer>>20)
+		}
+	}
+	bulk, ok := scenarios.Lookup("bulk")
+	if !ok {
+		t.Fatal("no bulk scenario")
+	}
+	for _, tc := range []struct {
+		bytes int64
+		want  int
+	}{
+		{64 << 10, 8 << 20},
+		{16 << 20, 32 << 20},
+		{64 << 20, 128 << 20},
+		{1 << 30, 128 << 20},
+	} {
+		if got := captureBuffer(bulk.Traffic(scenarios.Options{Bytes: tc.bytes}), sandbox.Isolated); got != tc.want {
+			t.Errorf("bulk of %d bytes: a ring of %d MiB, want %d", tc.bytes, got>>20, tc.want>>20)
+		}
+	}
+}
