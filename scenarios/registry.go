@@ -24,17 +24,22 @@ type Scenario struct {
 	traffic func(Options) int64         // the bytes it sends at most; nil: smallTraffic
 }
 
-// smallTraffic bounds what a scenario without a traffic function sends:
-// a few messages, far below it.
+// smallTraffic bounds what a scenario without a traffic function sends of
+// its own: a few lines, far below it.
 const smallTraffic = 1 << 20
 
 // Traffic is how many bytes of payload the scenario's programs send at
-// most with o, so that a capture can size its buffer to them.
+// most with o, so that a capture can size its buffer to them. The
+// messages of o count for every client, and again for the server's answer.
 func (s *Scenario) Traffic(o Options) int64 {
-	if s.traffic == nil {
-		return smallTraffic
+	if s.traffic != nil {
+		return s.traffic(o)
 	}
-	return s.traffic(o)
+	n := int64(smallTraffic)
+	for _, m := range o.Message {
+		n += 2 * MaxClients * int64(len(m))
+	}
+	return n
 }
 
 // registry holds every scenario; names are unique.
