@@ -136,44 +136,28 @@ func (b *batch) show(h *handoff) error {
 // without an Event passed down through the shower and the sink.
 func (b *batch) showAll(sh *shower) error {
 	w := 0
-	text := sh.out.text
+	out := sh.out
 	for _, r := range b.recs {
 		var err error
 		switch r := r.(type) {
 		case *trace.Packet:
 			sh.seen(r.Time)
 			sh.shown++
-			if text != nil {
-				err = text.Packet(r)
-			} else {
-				err = sh.out.event(trace.Event{Kind: trace.KindPacket, Packet: r})
-			}
+			err = out.packet(r)
 		case *trace.StateChange:
 			if r.Time != sh.lastTime { // mostly the time of its packet, just seen
 				sh.seen(r.Time)
 			}
-			if text != nil {
-				err = text.State(r)
-			} else {
-				err = sh.out.event(trace.Event{Kind: trace.KindState, State: r})
-			}
+			err = out.state(r)
 		case *trace.Call:
 			sh.seen(r.Start)
 			if !r.End.IsZero() { // an inferred call's is; the last time is never before it
 				sh.seen(r.End)
 			}
-			if text != nil {
-				err = text.Call(r)
-			} else {
-				err = sh.out.event(trace.Event{Kind: trace.KindCall, Call: r})
-			}
+			err = out.call(r)
 		case *trace.Note:
 			sh.seen(r.Time)
-			if text != nil {
-				err = text.Note(r)
-			} else {
-				err = sh.out.event(trace.Event{Kind: trace.KindNote, Note: r})
-			}
+			err = out.note(r)
 		default:
 			err = sh.event(b.whole[w])
 			w++

@@ -64,6 +64,36 @@ func (s *sink) event(ev trace.Event) error {
 	return s.text.Event(ev)
 }
 
+// packet, state, call and note are event of an event of that one record
+// and no narration; text takes the record as it is.
+func (s *sink) packet(p *trace.Packet) error {
+	if s.text != nil {
+		return s.text.Packet(p)
+	}
+	return s.event(trace.PacketEvent(p))
+}
+
+func (s *sink) state(st *trace.StateChange) error {
+	if s.text != nil {
+		return s.text.State(st)
+	}
+	return s.event(trace.StateEvent(st))
+}
+
+func (s *sink) call(c *trace.Call) error {
+	if s.text != nil {
+		return s.text.Call(c)
+	}
+	return s.event(trace.CallEvent(c))
+}
+
+func (s *sink) note(n *trace.Note) error {
+	if s.text != nil {
+		return s.text.Note(n)
+	}
+	return s.event(trace.NoteEvent(n))
+}
+
 // holdsOnlyTheLast reports whether the sink holds no record of the events
 // it was given but the last one's (and its frame's).
 func (s *sink) holdsOnlyTheLast() bool {
