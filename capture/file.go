@@ -122,6 +122,9 @@ func NewFileSource(r io.Reader) (*FileSource, error) {
 	s.br = bufio.NewReaderSize(s.count, 64<<10)
 	magic, err := s.br.Peek(4)
 	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return nil, err // a read error (a directory, an I/O error), not a short file
+		}
 		if len(magic) == 0 {
 			return nil, fmt.Errorf("%w: empty input", ErrFormat)
 		}

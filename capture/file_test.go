@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/sockscope/sockscope/trace"
@@ -228,6 +230,19 @@ func TestUnreadableInputsSayWhy(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// TestAReadErrorIsNotAFormat: an input that cannot be read at all (a
+// directory, an I/O error) says so, not "empty input".
+func TestAReadErrorIsNotAFormat(t *testing.T) {
+	eio := errors.New("input/output error")
+	if _, err := NewFileSource(iotest.ErrReader(eio)); !errors.Is(err, eio) || errors.Is(err, ErrFormat) {
+		t.Errorf("NewFileSource of a failing reader: %v, want %v and not %v", err, eio, ErrFormat)
+	}
+	_, err := OpenFile(t.TempDir())
+	if !errors.Is(err, syscall.EISDIR) || errors.Is(err, ErrFormat) {
+		t.Errorf("OpenFile of a directory: %v, want EISDIR and not %v", err, ErrFormat)
 	}
 }
 
