@@ -41,6 +41,13 @@ type Options struct {
 // MaxClients bounds Options.Clients.
 const MaxClients = 16
 
+// Check says what is wrong with o, if anything: the error Run would
+// return before running a scenario.
+func (o Options) Check() error {
+	_, err := o.withDefaults()
+	return err
+}
+
 func (o Options) withDefaults() (Options, error) {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
@@ -140,12 +147,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options, sink func(trace.Event)
 	if opts.Timeout <= 0 && sc.timeout != nil {
 		opts.Timeout = sc.timeout(opts) + 100*max(opts.Pace, 0)
 	}
-	opts, err := opts.withDefaults()
-	if err != nil {
-		return fmt.Errorf("scenario %s: %w", sc.Name, err)
-	}
 	if sink == nil {
 		sink = func(trace.Event) {}
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		err = fmt.Errorf("scenario %s: %w", sc.Name, err)
+		sink(trace.NoteEvent(&trace.Note{Time: time.Now(), Level: "error", Text: err.Error()}))
+		return err
 	}
 	tctx, stopTimer := context.WithTimeoutCause(ctx, opts.Timeout, errTimeout)
 	defer stopTimer()

@@ -453,9 +453,27 @@ func TestPace(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	for _, o := range []Options{{Host: "localhost"}, {Port: 70000}, {Host: "fe80::1%lo"}, {Clients: MaxClients + 1}, {Bytes: -1}} {
-		if err := Run(context.Background(), tcpEcho, o, nil); err == nil {
+		// The error is returned, said in an error note (the ladder's only
+		// row), and given by Check before any run.
+		var notes []string
+		err := Run(context.Background(), tcpEcho, o, func(ev trace.Event) {
+			if ev.Note != nil && ev.Note.Level == "error" {
+				notes = append(notes, ev.Note.Text)
+			}
+		})
+		if err == nil {
 			t.Errorf("%+v: no error", o)
+			continue
 		}
+		if len(notes) != 1 || notes[0] != err.Error() {
+			t.Errorf("%+v: error %q, error notes %q; want the error in one note", o, err, notes)
+		}
+		if check := o.Check(); check == nil || !strings.Contains(err.Error(), check.Error()) {
+			t.Errorf("%+v: Check() = %v, Run's error %v", o, check, err)
+		}
+	}
+	if err := (Options{Clients: 3, Pace: time.Second}).Check(); err != nil {
+		t.Errorf("Check of good options: %v", err)
 	}
 	o, err := Options{Pace: time.Second}.withDefaults()
 	if err != nil || o.Timeout != DefaultTimeout+100*time.Second || o.Host != "127.0.0.1" || o.Clients != 0 {

@@ -432,6 +432,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"run", "no-such-scenario"}, exitCannot, "no scenario \"no-such-scenario\""},
 		{[]string{"run", "tcp-echo", "--format", "xml"}, exitCannot, "--format \"xml\""},
+		{[]string{"run", "hello", "--clients", "100"}, exitCannot, "100 clients: use 1 to 16"},
 		{[]string{"replay", "/nonexistent.pcap"}, exitCannot, "replay /nonexistent.pcap"},
 		{[]string{"frobnicate"}, exitCannot, "unknown command"},
 	} {

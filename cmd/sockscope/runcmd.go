@@ -44,9 +44,13 @@ func runScenario(ctx context.Context, name string, f runFlags, stdout, stderr io
 	if (f.step || typed) && timeout == 0 {
 		timeout = time.Hour // the user takes their time
 	}
-	req, err := json.Marshal(childRequest{Scenario: sc.Name, Step: f.step, Typed: typed, Options: scenarios.Options{
+	opts := scenarios.Options{
 		Port: f.port, Clients: f.clients, Message: f.messages, Pace: f.pace, Timeout: timeout, Bytes: int64(f.bytes),
-	}})
+	}
+	if err := opts.Check(); err != nil {
+		return &exitError{exitCannot, err}
+	}
+	req, err := json.Marshal(childRequest{Scenario: sc.Name, Step: f.step, Typed: typed, Options: opts})
 	if err != nil {
 		return &exitError{exitCannot, err}
 	}
