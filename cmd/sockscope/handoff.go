@@ -215,6 +215,16 @@ func (h *handoff) failed() error {
 // event queues ev; it returns show's error once there was one.
 func (h *handoff) event(ev trace.Event) error {
 	b := h.batch
+	b.queue(ev)
+	if len(b.recs) == cap(b.recs) {
+		return h.send()
+	}
+	return nil
+}
+
+// queue appends ev: add, with the common cases (a packet, a state change
+// of its frame, no narration) spelled out first.
+func (b *batch) queue(ev trace.Event) {
 	switch {
 	case ev.Explain != "" || b.narrated:
 		b.add(ev)
@@ -226,10 +236,6 @@ func (h *handoff) event(ev trace.Event) error {
 	default:
 		b.add(ev)
 	}
-	if len(b.recs) == cap(b.recs) {
-		return h.send()
-	}
-	return nil
 }
 
 // frame queues the events of one frame (decode.StreamOptions.EmitFrame):
@@ -252,17 +258,7 @@ func (h *handoff) frame(call *trace.Call, evs []trace.Event) error {
 		}
 	}
 	for _, ev := range evs {
-		switch {
-		case b.narrated || ev.Explain != "" || ev.Call != nil || ev.Note != nil:
-			b.add(ev)
-		case ev.Packet != nil && ev.State == nil && ev.Kind == trace.KindPacket:
-			b.last = max(b.last, ev.Packet.Frame)
-			b.recs = append(b.recs, ev.Packet)
-		case ev.State != nil && ev.Packet == nil && ev.Kind == trace.KindState:
-			b.recs = append(b.recs, ev.State)
-		default:
-			b.add(ev)
-		}
+		b.queue(ev)
 	}
 	if len(b.recs) == cap(b.recs) {
 		return h.send()
